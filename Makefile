@@ -1,0 +1,53 @@
+# Two commands on a fresh machine:  `make run`  and  `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CORES ?= 2
+STAMP := $(VENV)/.installed
+export TF_CPP_MIN_LOG_LEVEL := 2
+export PYTHONHASHSEED := 0
+
+.PHONY: setup run test test-unit slurm-test slurm-up slurm-down lint bench clean help
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
+
+# (Re)create the venv from the pinned requirements; idempotent (re-runs only when pins change).
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
+	$(BIN)/pip check
+	@touch $@
+
+setup: $(STAMP)  ## create/refresh .venv from pinned versions
+
+run: $(STAMP)  ## setup, then run the whole workflow on the embedded default config
+	$(BIN)/snakemake --cores $(CORES) --configfile config/config.yaml --rerun-incomplete
+	$(BIN)/snakemake --cores $(CORES) --configfile config/config.yaml figures/
+
+test: $(STAMP)  ## setup, then the full test suite (includes the localhost SLURM test)
+	$(BIN)/python -m pytest -x -q tests
+	$(MAKE) slurm-test
+
+test-unit: $(STAMP)  ## fast unit tests only
+	$(BIN)/python -m pytest -q -m "not slow and not slurm" tests
+
+slurm-up:  ## bring up a single-node SLURM cluster on localhost (root, Debian)
+	timeout -s KILL 600 bash workflow/cluster/setup_slurm_localhost.sh
+
+slurm-down:  ## tear the localhost cluster down by PID
+	timeout -s KILL 120 bash workflow/cluster/teardown_slurm_localhost.sh
+
+slurm-test: $(STAMP)  ## cluster up, tiny config through `snakemake --profile slurm`, checks, cluster down
+	timeout -s KILL 1500 bash workflow/cluster/slurm_test.sh
+
+lint: $(STAMP)  ## snakemake --lint
+	$(BIN)/snakemake --lint
+
+bench: $(STAMP)  ## speed benchmarks (prints figures)
+	$(BIN)/python -m transientrepro.bench
+
+clean:  ## remove generated outputs (keeps .venv)
+	rm -rf results figures resources logs benchmarks .snakemake

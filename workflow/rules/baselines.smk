@@ -1,0 +1,1 @@
+# Stage: baselines (rules added by its issue)

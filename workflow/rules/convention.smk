@@ -1,0 +1,1 @@
+# Stage: convention (rules added by its issue)

@@ -1,0 +1,1 @@
+# Stage: download (rules added by its issue)

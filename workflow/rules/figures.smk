@@ -1,0 +1,1 @@
+# Stage: figures (rules added by its issue)

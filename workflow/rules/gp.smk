@@ -1,0 +1,1 @@
+# Stage: gp (rules added by its issue)

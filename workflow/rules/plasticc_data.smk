@@ -1,0 +1,1 @@
+# Stage: plasticc_data (rules added by its issue)

@@ -1,0 +1,1 @@
+# Stage: sdss_data (rules added by its issue)

@@ -1,0 +1,1 @@
+# Stage: summaries (rules added by its issue)

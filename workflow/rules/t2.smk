@@ -1,0 +1,1 @@
+# Stage: t2 (rules added by its issue)
