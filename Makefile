@@ -7,6 +7,8 @@ CORES ?= 2
 STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONHASHSEED := 0
+# Rule shell commands (papermill, ...) find the venv's tools first.
+export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: setup run test test-unit slurm-test slurm-up slurm-down lint bench clean help
 
@@ -25,7 +27,6 @@ setup: $(STAMP)  ## create/refresh .venv from pinned versions
 
 run: $(STAMP)  ## setup, then run the whole workflow on the embedded default config
 	$(BIN)/snakemake --cores $(CORES) --configfile config/config.yaml --rerun-incomplete
-	$(BIN)/snakemake --cores $(CORES) --configfile config/config.yaml figures/
 
 test: $(STAMP)  ## setup, then the full test suite (includes the localhost SLURM test)
 	$(BIN)/python -m pytest -x -q tests

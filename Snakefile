@@ -34,6 +34,7 @@ localrules:
 rule all:
     input:
         all_outputs(),
+        "figures",
 
 
 rule figures:
