@@ -71,3 +71,14 @@ def test_snakemake_rejects_bad_key_at_start(repo_copy: Path):
     out = res.stdout + res.stderr
     assert "n_pointz" in out and "Error validating config" in out
     assert not (repo_copy / "results").exists()
+
+
+def test_cli_check_config_names_key(tmp_path: Path, capsys):
+    from transientrepro.cli import main
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("gp:\n  n_points: -3\n")
+    assert main(["check-config", str(bad), "--schema", str(SCHEMA)]) == 1
+    err = capsys.readouterr().err
+    assert "config key gp.n_points" in err
+    assert main(["check-config", str(ROOT / "config" / "config.yaml"), "--schema", str(SCHEMA)]) == 0
