@@ -1,0 +1,287 @@
+"""Downloader and Zenodo 2539456 tests against a real HTTP server on 127.0.0.1 (no internet)."""
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from transientrepro import download as dl
+from test_download_helpers import local_server, md5, zenodo_record_json
+
+SAMPLE = Path(__file__).parent / "data" / "plasticc_kaggle_training_sample10"
+REPO = Path(__file__).resolve().parents[1]
+RECORD = 2539456
+
+
+def _gz_csv(df: pd.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz:
+        gz.write(df.to_csv(index=False).encode())
+    return buf.getvalue()
+
+
+def plasticc_like_files(n_test_files: int = 2) -> dict[str, bytes]:
+    """gzip'd CSVs in the Zenodo 2539456 layout, built from the 10 real Kaggle training objects
+    (columns renamed as in the unblinded release: ddf -> ddf_bool, detected -> detected_bool)."""
+    lc = pd.read_csv(SAMPLE / "training_set.csv").rename(columns={"detected": "detected_bool"})
+    meta = pd.read_csv(SAMPLE / "training_set_metadata.csv").rename(columns={"ddf": "ddf_bool"})
+    meta = meta.drop(columns=["gal_l", "gal_b"])
+    meta["true_target"] = meta["target"]
+    train_ids, test_ids = meta.object_id[:4], meta.object_id[4:]
+    files = {
+        "plasticc_train_lightcurves.csv.gz": _gz_csv(lc[lc.object_id.isin(train_ids)]),
+        "plasticc_train_metadata.csv.gz": _gz_csv(meta[meta.object_id.isin(train_ids)]),
+        "plasticc_test_metadata.csv.gz": _gz_csv(meta[meta.object_id.isin(test_ids)].drop(columns="target")),
+    }
+    chunks = [test_ids.iloc[i::n_test_files] for i in range(n_test_files)]
+    for i, ids in enumerate(chunks, start=1):
+        files[f"plasticc_test_lightcurves_{i:02d}.csv.gz"] = _gz_csv(lc[lc.object_id.isin(ids)])
+    files["plasticc_modelpar.tar.gz"] = b"not needed by the workflow"
+    return files
+
+
+def serve_zenodo(srv, files: dict[str, bytes]) -> dict:
+    record = zenodo_record_json(srv, RECORD, files)
+    srv.add(f"/api/records/{RECORD}", json.dumps(record).encode(), content_type="application/json")
+    for name, data in files.items():
+        srv.add(f"/api/records/{RECORD}/files/{name}/content", data)
+        srv.add(f"/records/{RECORD}/files/{name}?download=1", data)
+    return record
+
+
+FAST = dict(timeout=5.0, retries=1, backoff=0.0, progress=False)
+
+
+# --- generic downloader --------------------------------------------------------------------------
+def test_download_happy_path_md5_and_sha256(tmp_path):
+    data = b"x" * 3_000_000 + b"tail"  # several 1 MiB chunks
+    import hashlib
+
+    with local_server() as srv:
+        url = srv.add("/a.bin", data)
+        out = dl.download(url, tmp_path / "sub" / "a.bin", checksum=f"md5:{md5(data)}", size=len(data), **FAST)
+        assert out.read_bytes() == data
+        out2 = dl.download(url, tmp_path / "b.bin", checksum=f"sha256:{hashlib.sha256(data).hexdigest()}", **FAST)
+        assert out2.read_bytes() == data
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["a.bin", "b.bin"]
+
+
+def test_wrong_checksum_raises_and_leaves_nothing(tmp_path):
+    data = b"hello PLAsTiCC"
+    wrong = "0" * 32
+    with local_server() as srv:
+        url = srv.add("/f.csv.gz", data)
+        with pytest.raises(dl.ChecksumError) as ei:
+            dl.download(url, tmp_path / "f.csv.gz", checksum=f"md5:{wrong}", **FAST)
+    msg = str(ei.value)
+    assert "f.csv.gz" in msg and wrong in msg and md5(data) in msg
+    assert isinstance(ei.value, ValueError)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_existing_file_untouched_when_new_download_fails(tmp_path):
+    dest = tmp_path / "f.bin"
+    dest.write_bytes(b"old good content")
+    with local_server() as srv:
+        url = srv.add("/f.bin", b"new")
+        with pytest.raises(dl.ChecksumError):
+            dl.download(url, dest, checksum="md5:" + "1" * 32, **FAST)
+    assert dest.read_bytes() == b"old good content"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]
+
+
+def test_truncated_download_raises_names_url_and_bytes(tmp_path):
+    data = bytes(range(256)) * 1000  # 256000 bytes
+    with local_server() as srv:
+        url = srv.add("/big.bin", data, truncate=True)
+        t0 = time.monotonic()
+        with pytest.raises(dl.TruncatedDownloadError) as ei:
+            dl.download(url, tmp_path / "big.bin", retries=2, timeout=5.0, backoff=0.0, progress=False)
+        assert time.monotonic() - t0 < 30
+        n_requests = srv.requests.count("/big.bin")
+    msg = str(ei.value)
+    assert url in msg and "128000" in msg and "256000" in msg
+    assert n_requests == 3  # truncation is retried (retries=2), then reported
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_size_mismatch_against_published_size(tmp_path):
+    with local_server() as srv:
+        url = srv.add("/s.bin", b"12345")
+        with pytest.raises(dl.TruncatedDownloadError, match="received 5 bytes.*publishes 9 bytes"):
+            dl.download(url, tmp_path / "s.bin", size=9, **FAST)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_http_404_names_url_and_is_not_retried(tmp_path):
+    with local_server() as srv:
+        url = srv.base + "/missing.fits.bz2"
+        with pytest.raises(dl.HTTPDownloadError) as ei:
+            dl.download(url, tmp_path / "missing.fits.bz2", timeout=5.0, retries=3, backoff=0.0, progress=False)
+        assert srv.requests == ["/missing.fits.bz2"]
+    assert ei.value.status == 404 and url in str(ei.value) and "404" in str(ei.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_http_500_is_retried_then_reported(tmp_path):
+    with local_server() as srv:
+        url = srv.add("/flaky", b"oops", status=503)
+        with pytest.raises(dl.HTTPDownloadError, match="503.*flaky.*after 3 attempts"):
+            dl.download(url, tmp_path / "flaky", timeout=5.0, retries=2, backoff=0.0, progress=False)
+        assert srv.requests.count("/flaky") == 3
+
+
+def test_connection_refused_is_bounded(tmp_path):
+    with local_server() as srv:
+        base = srv.base
+    t0 = time.monotonic()
+    with pytest.raises(dl.DownloadError, match="failed after 2 attempt"):
+        dl.download(base + "/x", tmp_path / "x", timeout=2.0, retries=1, backoff=0.0, progress=False)
+    assert time.monotonic() - t0 < 20
+
+
+def test_bad_checksum_spec_rejected():
+    with pytest.raises(ValueError, match="unsupported checksum algorithm"):
+        dl.parse_checksum("crc32:1234")
+    with pytest.raises(ValueError, match="32 hex characters"):
+        dl.parse_checksum("md5:abc")
+
+
+# --- Zenodo 2539456 ------------------------------------------------------------------------------
+def test_pinned_checksum_file_is_complete():
+    pinned = dl.read_pinned_checksums(REPO / "data" / "zenodo_2539456_files.csv")
+    assert set(pinned) == set(dl.PLASTICC_FILES)
+    assert all(p.checksum.startswith("md5:") and len(p.checksum) == 36 for p in pinned.values())
+    assert len({p.checksum for p in pinned.values()}) == 14
+    assert pinned["plasticc_train_lightcurves.csv.gz"].size == 21553100
+
+
+def test_zenodo_record_download_happy_path(tmp_path):
+    files = plasticc_like_files()
+    with local_server() as srv:
+        serve_zenodo(srv, files)
+        wanted = [n for n in files if n != "plasticc_modelpar.tar.gz"]
+        out = dl.download_zenodo_files(wanted, tmp_path, api_url=srv.base + "/api/records/{record_id}",
+                                       file_url=srv.base + "/records/{record_id}/files/{name}?download=1", **FAST)
+        assert srv.requests.count(f"/api/records/{RECORD}") == 1
+        assert not any("modelpar" in r for r in srv.requests)
+    assert sorted(p.name for p in out) == sorted(wanted)
+    for p in out:
+        assert p.read_bytes() == files[p.name]
+    lc = pd.read_csv(tmp_path / "plasticc_test_lightcurves_01.csv.gz")
+    assert list(lc.columns) == ["object_id", "mjd", "passband", "flux", "flux_err", "detected_bool"]
+    assert "ddf_bool" in pd.read_csv(tmp_path / "plasticc_train_metadata.csv.gz").columns
+
+
+def test_zenodo_corrupted_file_fails_with_name_and_digests(tmp_path):
+    files = plasticc_like_files()
+    with local_server() as srv:
+        record = serve_zenodo(srv, files)
+        name = "plasticc_train_metadata.csv.gz"
+        srv.add(f"/api/records/{RECORD}/files/{name}/content", files[name][:-8] + b"corrupt!")  # same size
+        with pytest.raises(dl.ChecksumError) as ei:
+            dl.download_zenodo_files([name], tmp_path, api_url=srv.base + "/api/records/{record_id}", **FAST)
+    expected = next(f["checksum"] for f in record["files"] if f["key"] == name).split(":")[1]
+    assert name in str(ei.value) and expected in str(ei.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_zenodo_missing_file_in_record(tmp_path):
+    files = plasticc_like_files(n_test_files=1)
+    with local_server() as srv:
+        serve_zenodo(srv, files)
+        with pytest.raises(dl.RecordError, match="plasticc_test_lightcurves_02.csv.gz"):
+            dl.download_zenodo_files(["plasticc_test_lightcurves_02.csv.gz"], tmp_path,
+                                     api_url=srv.base + "/api/records/{record_id}", **FAST)
+
+
+def test_zenodo_pin_contradicting_api_is_an_error(tmp_path):
+    """The real pins (data/zenodo_2539456_files.csv) against a fake record: the contradiction is caught."""
+    files = plasticc_like_files()
+    with local_server() as srv:
+        serve_zenodo(srv, files)
+        with pytest.raises(dl.RecordError, match="pinned checksum md5:8c6b00fd.*differs from the Zenodo API"):
+            dl.download_zenodo_files(["plasticc_train_metadata.csv.gz"], tmp_path,
+                                     api_url=srv.base + "/api/records/{record_id}",
+                                     pinned_checksums=REPO / "data" / "zenodo_2539456_files.csv", **FAST)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_zenodo_without_api_uses_pins_and_file_url(tmp_path):
+    files = plasticc_like_files()
+    pins = tmp_path / "pins.csv"
+    pins.write_text("name,md5,size_bytes\n" + "".join(f"{n},{md5(d)},{len(d)}\n" for n, d in files.items()))
+    dest = tmp_path / "out"
+    with local_server() as srv:
+        serve_zenodo(srv, files)
+        dl.download_zenodo_files(["plasticc_test_metadata.csv.gz"], dest, api_url=None, pinned_checksums=pins,
+                                 file_url=srv.base + "/records/{record_id}/files/{name}?download=1", **FAST)
+        assert srv.requests == [f"/records/{RECORD}/files/plasticc_test_metadata.csv.gz?download=1"]
+    assert (dest / "plasticc_test_metadata.csv.gz").read_bytes() == files["plasticc_test_metadata.csv.gz"]
+
+
+def test_zenodo_refuses_unverifiable_download(tmp_path):
+    with pytest.raises(dl.RecordError, match="refusing an unverified download"):
+        dl.resolve_zenodo_file("plasticc_train_metadata.csv.gz", api_url=None, pinned=None)
+
+
+def test_zenodo_files_parses_real_structure():
+    record = {"files": [{"key": "a.csv.gz", "size": 3, "checksum": "md5:" + "a" * 32,
+                         "links": {"self": "https://zenodo.org/api/records/1/files/a.csv.gz/content"}}]}
+    f = dl.zenodo_files(record)["a.csv.gz"]
+    assert f.url.endswith("/files/a.csv.gz/content") and f.size == 3 and f.checksum == "md5:" + "a" * 32
+    with pytest.raises(dl.RecordError, match="no 'files' list"):
+        dl.zenodo_files({"metadata": {}})
+
+
+# --- the download_plasticc rule through Snakemake ---------------------------------------------------
+@pytest.mark.slow
+def test_download_plasticc_rule_via_snakemake(tmp_path):
+    """common.smk + download.smk in a minimal Snakefile (the other stages are not needed), a config with
+    source: zenodo pointing at the local server: every file of plasticc_raw_files() arrives verified."""
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    files = plasticc_like_files(n_test_files=11)
+    pins = tmp_path / "pins.csv"
+    pins.write_text("name,md5,size_bytes\n" + "".join(f"{n},{md5(d)},{len(d)}\n" for n, d in files.items()))
+    (tmp_path / "env.yaml").write_text("channels: [conda-forge]\ndependencies: [python=3.11]\n")
+    (tmp_path / "Snakefile").write_text(
+        "from snakemake.utils import validate\n"
+        f"validate(config, {str(REPO / 'config' / 'schema.yaml')!r})\n"
+        f"include: {str(REPO / 'workflow' / 'rules' / 'common.smk')!r}\n"
+        f"ENV_DATA = {str(tmp_path / 'env.yaml')!r}  # envs/ may not exist yet; --use-conda is not used here\n"
+        f"include: {str(REPO / 'workflow' / 'rules' / 'download.smk')!r}\n"
+        "rule all:\n    input: list(plasticc_raw_files().values())\n")
+    with local_server() as srv:
+        serve_zenodo(srv, files)
+        cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+        cfg["plasticc"]["source"] = "zenodo"
+        cfg["plasticc"]["zenodo"].update(api_url=srv.base + "/api/records/{record_id}", checksums=str(pins),
+                                         file_url=srv.base + "/records/{record_id}/files/{name}?download=1",
+                                         timeout_s=5, retries=1, backoff_s=0.0, rule_retries=0)
+        (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+        env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+        cmd = [str(Path(sys.executable).parent / "snakemake"), "--cores", "2", "--configfile", "cfg.yaml",
+               "--nolock", "--quiet", "rules"]
+        lint = subprocess.run([*cmd[:-2], "--lint"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        served = [r for r in srv.requests if r.endswith("/content")]
+    lint_out = lint.stdout + lint.stderr  # the ad-hoc test Snakefile itself may draw lints; download.smk may not
+    own = [ln for ln in lint_out.splitlines() if ln.startswith("Lints for") and
+           ("download.smk:" in ln or ln.startswith("Lints for rule download_"))]
+    assert own == [], lint_out
+    wanted = [n for n in files if n != "plasticc_modelpar.tar.gz"]
+    assert sorted(served) == sorted(f"/api/records/{RECORD}/files/{n}/content" for n in wanted)
+    for n in wanted:
+        assert (tmp_path / "resources" / "plasticc" / n).read_bytes() == files[n]
+    assert (tmp_path / "logs" / "download" / "plasticc_plasticc_test_lightcurves_11.log").exists()
