@@ -145,9 +145,9 @@ def gp_examples(lc: pd.DataFrame, gp: Mapping[str, np.ndarray], object_ids: Sequ
         obj = lc[lc["object_id"] == oid]
         i = index[int(oid)]
         X = gp["X"][i]
-        t = gp["times"][i] if "times" in gp else (gp["t_grid"][i] if "t_grid" in gp else np.arange(X.shape[0]))
-        scale = float(gp["scale"][i]) if "scale" in gp else 1.0
-        t0 = float(gp["t0"][i]) if "t0" in gp else float(obj["mjd"].min())
+        t = gp["t_grid"][i]  # days since t0_mjd (see transientrepro.gp)
+        scale = float(gp["flux_scale"][i])  # X = GP mean / flux_scale
+        t0 = float(gp["t0_mjd"][i])
         for b in range(X.shape[1]):
             sel = obj["passband"] == b
             ax.errorbar(obj.loc[sel, "mjd"] - t0, obj.loc[sel, "flux"] / scale, obj.loc[sel, "flux_err"] / scale,
@@ -196,7 +196,13 @@ def redshift_share(share: np.ndarray, paper_mean: float | None) -> plt.Figure:
 
 
 def stamp_sequence(images: np.ndarray, bands: np.ndarray, mjd: np.ndarray, title: str, max_images: int = 20) -> plt.Figure:
-    """A band-separated image time series (ConvEntion Fig. 1/4)."""
+    """A band-separated image time series (ConvEntion Fig. 1/4): ``max_images`` consecutive images
+    centred on the brightest one (central 4x4 pixels), all on one grey stretch so variability shows."""
+    s = images.shape[-1] // 2
+    centre = images[:, s - 2:s + 2, s - 2:s + 2].mean(axis=(1, 2))
+    start = int(np.clip(np.argmax(centre) - max_images // 2, 0, max(0, len(images) - max_images)))
+    images, bands, mjd = images[start:start + max_images], bands[start:start + max_images], mjd[start:start + max_images]
+    vmin, vmax = np.percentile(images, [1, 99.7])
     n = min(max_images, len(images))
     cols = min(10, n)
     rows = int(np.ceil(n / cols))
@@ -205,7 +211,7 @@ def stamp_sequence(images: np.ndarray, bands: np.ndarray, mjd: np.ndarray, title
         ax.axis("off")
     for k in range(n):
         ax = axes.ravel()[k]
-        ax.imshow(images[k], cmap="gray", origin="lower")
+        ax.imshow(images[k], cmap="gray", origin="lower", vmin=vmin, vmax=vmax)
         ax.set_title(f"{'?ugriz'[int(bands[k])]} {mjd[k]:.0f}", fontsize=6)
     fig.suptitle(title, fontsize=9)
     return fig
