@@ -29,8 +29,14 @@ def test_every_key_has_description_and_default():
             missing.append(f"{path}: no description")
         if "default" not in node:
             missing.append(f"{path}: no default")
-        if node.get("type") == "object" and node.get("additionalProperties", True) is not False:
-            missing.append(f"{path}: object without additionalProperties: false")
+        # Objects either forbid unknown keys or, for free-form maps (optuna search spaces), declare
+        # a schema for their values and the names they accept.
+        if node.get("type") == "object":
+            extra = node.get("additionalProperties")
+            if extra is None or extra is True:
+                missing.append(f"{path}: object accepts any key (set additionalProperties)")
+            elif isinstance(extra, dict) and "propertyNames" not in node:
+                missing.append(f"{path}: free-form map without propertyNames")
     assert not missing, "\n".join(missing)
 
 

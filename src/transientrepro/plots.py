@@ -30,26 +30,31 @@ def save(fig: plt.Figure, out_dir: str | Path, name: str, dpi: int = 120) -> Pat
     return path
 
 
-def probability_matrix(pred: pd.DataFrame, class_names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(y_index, P) from a predictions table whose probability columns are named after the classes,
-    with or without a ``p_`` prefix; y_true may be a class name, a code or an index."""
-    names = [str(c) for c in class_names]
+def probability_matrix(pred: pd.DataFrame, class_names: Sequence[str],
+                       class_keys: Sequence[Any] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(y_index, P) from a predictions table.
+
+    Probability columns are named ``<key>`` or ``p_<key>`` and ``y_true`` holds keys, where the keys
+    are ``class_keys`` (e.g. PLAsTiCC codes for t2) or, by default, the class names.
+    """
+    keys = [str(k) for k in (class_keys if class_keys is not None else class_names)]
+    if len(keys) != len(class_names):
+        raise ValueError(f"{len(keys)} class keys for {len(class_names)} class names")
     cols = []
-    for n in names:
-        for cand in (n, f"p_{n}", f"prob_{n}"):
+    for k, n in zip(keys, class_names):
+        for cand in (k, f"p_{k}", f"prob_{k}"):
             if cand in pred.columns:
                 cols.append(cand)
                 break
         else:
-            raise KeyError(f"predictions have no probability column for class {n!r} (columns: {list(pred.columns)})")
+            raise KeyError(f"predictions have no probability column for class {n!r} (key {k!r}; columns: {list(pred.columns)})")
     P = pred[cols].to_numpy(dtype=float)
+    lookup = {k: i for i, k in enumerate(keys)}
     y_raw = pred["y_true"].astype(str).to_numpy()
-    lookup = {n: i for i, n in enumerate(names)}
-    if all(v in lookup for v in y_raw):
-        y = np.array([lookup[v] for v in y_raw])
-    else:
-        y = pred["y_true"].to_numpy().astype(int)
-    return y, P
+    unknown = sorted(set(y_raw) - set(lookup))
+    if unknown:
+        raise ValueError(f"predictions y_true has values {unknown[:5]} that are not class keys {keys}")
+    return np.array([lookup[v] for v in y_raw]), P
 
 
 def confusion(cm: Sequence[Sequence[float]], class_names: Sequence[str], title: str,
