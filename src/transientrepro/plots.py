@@ -169,7 +169,7 @@ def gp_examples(lc: pd.DataFrame, gp: Mapping[str, np.ndarray], object_ids: Sequ
 def cam_examples(X: np.ndarray, cams: np.ndarray, n_extra: int, titles: Sequence[str]) -> plt.Figure:
     """t2 Fig. 11: GP light curve with the CAM over time, and bars for the extra (redshift) features."""
     k = len(X)
-    fig, axes = plt.subplots(k, 2, figsize=(10, 2.6 * k), squeeze=False, gridspec_kw={"width_ratios": [5, 1]})
+    fig, axes = plt.subplots(k, 2, figsize=(10, 2.6 * k), squeeze=False, gridspec_kw={"width_ratios": [5, 1], "wspace": 0.45})
     for i in range(k):
         ax, axb = axes[i]
         L = X[i].shape[0]

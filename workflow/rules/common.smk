@@ -73,7 +73,7 @@ def model_metrics():
 
 def parameter_count_fragments():
     frags = [f"results/tables/parameter_counts_t2_{v}.csv" for v in t2_variants()]
-    frags += [f"results/tables/parameter_counts_convention_{v}.csv" for v in convention_variants()]
+    frags += [f"results/tables/parameter_counts_{v}.csv" for v in convention_variants()]  # v = convention_*
     frags += [f"results/tables/parameter_counts_baselines_{b}.csv" for b in baseline_models()]
     return frags
 
