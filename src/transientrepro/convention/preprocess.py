@@ -1,0 +1,219 @@
+"""ConvEntion data modelling (Bairouk et al. 2023, §3.1, Fig. 4).
+
+Band separation
+    A multi-band epoch is a 5-channel image (u, g, r, i, z), often with empty (missing) channels.
+    ConvEntion drops the empty channels and turns every remaining (epoch, band) channel into its own
+    2-D sequence element, tagged with its band id u..z -> 1..5 (``BAND_IDS``). Band id 0 is reserved
+    for padding ("missing"): it is masked in attention and pooling and its BandEmbed row is fixed 0.
+    ``separate_bands`` does this for a (T, 5, S, S) cube; the SDSS ingest already stores the flat,
+    separated layout (images, band, offsets), and ``drop_empty_images`` re-checks it.
+
+Bands
+    ``ugriz`` keeps every image; ``g`` keeps only band 2 images (``select_bands``).
+
+Tasks
+    ``4class``: AGN, SNIa, SNOther, Variable (Unknown excluded); ``3class``: AGN, SN, Variable with
+    SNIa and SNOther merged into SN (Table 4). Photometrically typed labels (``SNIa_PT``,
+    ``SNOther_PT``) map to their class.
+
+Bandwise normalisation (§4.1 "the images were normalized bandwise")
+    For each band b: mean_b and std_b over all pixels of all images of band b in the *pre-training*
+    (photometrically typed, Train partition) set; x <- (x - mean_b) / std_b. The Train partition is
+    disjoint from the spectroscopic cross-validation set, so no statistic leaks from a test fold.
+    Optional (``scaling="asinh"``, our addition; ``"linear"`` is the paper literally): before that,
+    x <- asinh(x / noise_b) with noise_b the robust (MAD) pixel noise of band b in the same set,
+    which compresses the heavy-tailed fluxes of bright stars and nuclei.
+
+Crop/pad policy to the sequence length M (the paper: M = 99)
+    * sequences longer than M: evaluation takes the window of M consecutive images centred on the
+      brightest image (largest mean over the central 5x5 pixels of the normalised image), clipped to
+      the sequence ends (``crop="brightest"``), or the first M images (``crop="first"``); training
+      with ``augment.shift`` takes a uniformly random window of M (sequence shifting, §3.1);
+    * sequences shorter than M are left-aligned and padded with zero images of band id 0, mask False.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+BAND_NAMES = ("u", "g", "r", "i", "z")
+BAND_IDS = {b: i + 1 for i, b in enumerate(BAND_NAMES)}  # u..z -> 1..5; 0 = padding
+BANDSETS = {"ugriz": (1, 2, 3, 4, 5), "g": (2,)}
+TASKS = {
+    "4class": ("AGN", "SNIa", "SNOther", "Variable"),
+    "3class": ("AGN", "SN", "Variable"),
+}
+_LABEL_ALIASES = {"SNIa_PT": "SNIa", "SNOther_PT": "SNOther", "SNIa-PT": "SNIa", "SNOther-PT": "SNOther"}
+CROP_POLICIES = ("brightest", "first")
+
+
+class ConventionDataError(ValueError):
+    """Bad input to the ConvEntion preprocessing (names what and where)."""
+
+
+def task_labels(labels: Sequence[str], task: str) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Integer class index per object for ``task`` (-1 = excluded, e.g. Unknown) and class names."""
+    if task not in TASKS:
+        raise ConventionDataError(f"unknown task {task!r}; expected one of {sorted(TASKS)}")
+    names = TASKS[task]
+    index = {n: i for i, n in enumerate(names)}
+    out = np.full(len(labels), -1, dtype=np.int64)
+    for row, lab in enumerate(labels):
+        lab = _LABEL_ALIASES.get(str(lab), str(lab))
+        if task == "3class" and lab in ("SNIa", "SNOther"):
+            lab = "SN"
+        out[row] = index.get(lab, -1)
+    return out, names
+
+
+def separate_bands(cube: np.ndarray, mjd: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Band separation of Fig. 4 for one object.
+
+    ``cube`` is (T, 5, S, S) in u,g,r,i,z channel order; an empty channel is all-zero or not finite
+    everywhere. Returns ``images`` (n, S, S) float32, ``band`` (n,) int8 in 1..5 and the epoch
+    index (n,) of each kept image, ordered by (epoch, band).
+    """
+    cube = np.asarray(cube)
+    if cube.ndim != 4 or cube.shape[1] != 5:
+        raise ConventionDataError(f"separate_bands: cube must be (T, 5, S, S), got shape {cube.shape}")
+    finite = np.isfinite(cube)
+    present = (finite & (cube != 0)).any(axis=(2, 3))  # (T, 5)
+    t_idx, b_idx = np.nonzero(present)
+    images = np.where(finite, cube, 0.0)[t_idx, b_idx].astype(np.float32)
+    return images, (b_idx + 1).astype(np.int8), t_idx.astype(np.int64)
+
+
+def drop_empty_images(images: np.ndarray, band: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the non-empty images of the flat layout and the matching new offsets.
+
+    An image is empty when it is all zero or has no finite pixel; band ids outside 1..5 are errors.
+    """
+    band = np.asarray(band)
+    bad = ~np.isin(band, (1, 2, 3, 4, 5))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ConventionDataError(f"stamps: band id {int(band[i])} at image row {i} is not in 1..5 (u..z)")
+    flat = np.asarray(images).reshape(len(images), -1)
+    keep = (np.isfinite(flat) & (flat != 0)).any(axis=1)
+    return _subset(keep, offsets)
+
+
+def select_bands(band: np.ndarray, offsets: np.ndarray, bands: str | Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the images whose band is in ``bands`` ("ugriz", "g" or ids) and the new offsets."""
+    ids = BANDSETS[bands] if isinstance(bands, str) and bands in BANDSETS else bands
+    if isinstance(ids, str):
+        raise ConventionDataError(f"unknown band set {bands!r}; expected one of {sorted(BANDSETS)}")
+    return _subset(np.isin(np.asarray(band), ids), offsets)
+
+
+def _subset(keep: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    offsets = np.asarray(offsets, dtype=np.int64)
+    counts = np.add.reduceat(keep.astype(np.int64), offsets[:-1]) if len(keep) else np.zeros(len(offsets) - 1, np.int64)
+    # reduceat on an empty segment returns the next element; fix zero-length objects
+    counts = np.where(np.diff(offsets) == 0, 0, counts)
+    new_offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return np.flatnonzero(keep), new_offsets
+
+
+def band_norm_stats(images: np.ndarray, band: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    """(6, 2) array: [mean, std] of the pixels of each band id (row 0 = padding: [0, 1])."""
+    stats = np.zeros((6, 2), dtype=np.float64)
+    stats[:, 1] = 1.0
+    rows = np.arange(len(band)) if rows is None else np.asarray(rows)
+    for b in range(1, 6):
+        sel = rows[np.asarray(band)[rows] == b]
+        if len(sel) == 0:
+            continue
+        # chunked two-pass moments (the paper-scale stamp array does not fit twice in memory)
+        s = s2 = 0.0
+        n = 0
+        for start in range(0, len(sel), 4096):
+            chunk = np.asarray(images[sel[start:start + 4096]], dtype=np.float64)
+            s += chunk.sum()
+            s2 += np.square(chunk).sum()
+            n += chunk.size
+        mean = s / n
+        std = float(np.sqrt(max(s2 / n - mean * mean, 0.0)))
+        stats[b] = [mean, std if std > 0 else 1.0]
+    return stats
+
+
+def noise_scale(images: np.ndarray, band: np.ndarray, rows: np.ndarray | None = None, max_images: int = 2000,
+                seed: int = 0) -> np.ndarray:
+    """(6,) robust per-band pixel noise, 1.4826 * MAD over (a seeded sample of) the ``rows`` images."""
+    out = np.ones(6, dtype=np.float64)
+    rows = np.arange(len(band)) if rows is None else np.asarray(rows)
+    rng = np.random.default_rng(seed)
+    for b in range(1, 6):
+        sel = rows[np.asarray(band)[rows] == b]
+        if len(sel) == 0:
+            continue
+        if len(sel) > max_images:
+            sel = np.sort(rng.choice(sel, max_images, replace=False))
+        x = np.asarray(images[sel], dtype=np.float64).ravel()
+        mad = 1.4826 * np.median(np.abs(x - np.median(x)))
+        out[b] = mad if mad > 0 else 1.0
+    return out
+
+
+def asinh_scale(images: np.ndarray, band: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Compress the dynamic range: x <- asinh(x / noise_b) (linear within the noise, log beyond)."""
+    s = scale[np.asarray(band, dtype=np.int64)].astype(np.float32)[:, None, None]
+    return np.arcsinh(np.asarray(images, dtype=np.float32) / s).astype(np.float32)
+
+
+def normalise(images: np.ndarray, band: np.ndarray, stats: np.ndarray) -> np.ndarray:
+    """Bandwise (x - mean_b) / std_b as float32 (a new array)."""
+    b = np.asarray(band, dtype=np.int64)
+    mean = stats[b, 0].astype(np.float32)[:, None, None]
+    std = stats[b, 1].astype(np.float32)[:, None, None]
+    return ((np.asarray(images, dtype=np.float32) - mean) / std).astype(np.float32)
+
+
+def brightness(images: np.ndarray, half: int = 2) -> np.ndarray:
+    """Mean over the central (2*half+1)^2 pixels of each image (used to find the brightest epoch)."""
+    s = images.shape[-1]
+    c = s // 2
+    lo, hi = max(c - half, 0), min(c + half + 1, s)
+    return np.asarray(images[:, lo:hi, lo:hi], dtype=np.float64).mean(axis=(1, 2))
+
+
+def window(length: int, M: int, policy: str = "brightest", bright: np.ndarray | None = None,
+           rng: np.random.Generator | None = None) -> tuple[int, int]:
+    """[start, stop) of the at most M images kept from a sequence of ``length``.
+
+    ``rng`` given: a uniformly random window (training-time sequence shifting). Otherwise
+    ``policy``: "brightest" centres the window on argmax(bright), "first" keeps the first M.
+    """
+    if length <= M:
+        return 0, length
+    if rng is not None:
+        start = int(rng.integers(0, length - M + 1))
+    elif policy == "first":
+        start = 0
+    elif policy == "brightest":
+        if bright is None or len(bright) != length:
+            raise ConventionDataError("window: crop='brightest' needs one brightness value per image")
+        start = int(np.clip(int(np.argmax(bright)) - M // 2, 0, length - M))
+    else:
+        raise ConventionDataError(f"convention.data.crop: unknown policy {policy!r}; expected {CROP_POLICIES}")
+    return start, start + M
+
+
+def pad(images: np.ndarray, band: np.ndarray, M: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Left-aligned zero padding to M: x (M, S, S) float32, band (M,) int64 (0 = pad), mask (M,) bool."""
+    n = len(images)
+    if n > M:
+        raise ConventionDataError(f"pad: {n} images exceed M={M}; crop first")
+    s = images.shape[-1] if n else 0
+    x = np.zeros((M,) + tuple(images.shape[1:]), dtype=np.float32) if n else None
+    if x is None:
+        raise ConventionDataError("pad: empty sequence (an object has no image in the selected bands)")
+    x[:n] = images
+    b = np.zeros(M, dtype=np.int64)
+    b[:n] = band
+    mask = np.zeros(M, dtype=bool)
+    mask[:n] = True
+    del s
+    return x, b, mask
