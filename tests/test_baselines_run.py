@@ -146,20 +146,19 @@ def test_run_baseline_writes_every_output(ingest, tmp_path, model):
         assert again["accuracy"] == m["accuracy"] and again["f1_macro"] == m["f1_macro"]
 
 
-def test_with_partition_uses_the_ingest_partition(ingest):
-    from transientrepro.baselines.run import with_partition
-    from transientrepro.sdss.partition import partition
+def test_baselines_and_convention_share_the_table5_partition(ingest):
+    """Baselines and ConvEntion both take the partition from build_sequence_data, i.e. the SDSS
+    stage's assign_partitions, which must agree row by row with its partition() table."""
+    from transientrepro.sdss.partition import assign_partitions, partition
 
     objects = ingest[1].drop(columns="partition")
-    out = with_partition(objects, seed=7)
-    assert len(out) == len(objects) and out["CID"].tolist() == objects["CID"].tolist()
-    assert set(out["partition"]) <= {"Train", "FineTune", "Test", ""}
-    assert (out.loc[out["label"] == "Unknown", "partition"] == "").all()
+    rows = np.asarray(assign_partitions(objects, 7)).astype(str)
+    assert len(rows) == len(objects)
+    assert set(rows) <= {"Train", "FineTune", "Test", ""}
+    assert (rows[objects["label"].to_numpy() == "Unknown"] == "").all()
     ref = partition(objects, 7).set_index("CID")["partition"]
-    known = out[out["label"] != "Unknown"]
-    assert (known["partition"].to_numpy() == ref.loc[known["CID"]].to_numpy()).all()
-    # an existing column is kept as is
-    assert with_partition(ingest[1], seed=7)["partition"].tolist() == ingest[1]["partition"].tolist()
+    known = objects["label"].to_numpy() != "Unknown"
+    assert (rows[known] == ref.loc[objects.loc[known, "CID"]].to_numpy()).all()
 
 
 def test_lstm_without_lightcurves_is_a_clear_error(ingest, tmp_path):

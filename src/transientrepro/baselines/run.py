@@ -363,23 +363,12 @@ def train_config(section: Mapping[str, Any], seed: int) -> TrainConfig:
     return TrainConfig.from_mapping(tr, "baselines.train")
 
 
-def with_partition(objects: pd.DataFrame, seed: int) -> pd.DataFrame:
-    """``objects`` with a Table 5 ``partition`` column (fold 0 of the SDSS ingest's
-    :func:`transientrepro.sdss.partition.partition`, merged on CID; Unknown -> ""), unless it
-    already has one. ConvEntion's ``build_sequence_data`` then uses exactly this column."""
-    if "partition" in objects.columns:
-        return objects
-    from ..sdss.partition import partition
-
-    part = partition(objects, int(seed))[["CID", "partition"]]
-    out = objects.merge(part, on="CID", how="left", validate="one_to_one")
-    out["partition"] = out["partition"].fillna("").astype(str)
-    return out
-
-
 def load_data(spec: ModelSpec, objects_path, stamps_path, lightcurves_path, section: Mapping[str, Any], seed: int):
     """The adapter data object of ``spec`` from the SDSS ingest files."""
-    objects = with_partition(pd.read_parquet(objects_path), seed)
+    # The Table 5 partition comes from build_sequence_data (the SDSS stage's assign_partitions with
+    # the workflow seed), exactly as for ConvEntion, so both see the same objects in each partition.
+    objects = pd.read_parquet(objects_path)
+    scaling = str(section.get("scaling", "linear"))
     if spec.arch == "lstm_lightcurves":  # the images themselves are not needed
         with np.load(stamps_path, allow_pickle=False) as f:
             stamps = {k: f[k] for k in f.files if k != "images"}
@@ -394,11 +383,11 @@ def load_data(spec: ModelSpec, objects_path, stamps_path, lightcurves_path, sect
             raise BaselineConfigError("lstm_lightcurves needs the ingest's lightcurves.parquet (input 'lightcurves')")
         placeholder = {**stamps, "images": np.ones((len(stamps.get("band", [])), 1, 1), dtype=np.float32)}
         seq = build_sequence_data(objects, placeholder, spec.bands, spec.task, M=1, crop=crop, seed=int(seed),
-                                  source=str(stamps_path))
+                                  source=str(stamps_path), scaling=scaling)
         return build_lightcurve_data(seq, pd.read_parquet(lightcurves_path), max_len, tol, crop, str(lightcurves_path))
     # M is ConvEntion's image-count crop; the baselines crop in epochs, so keep every image here
     seq = build_sequence_data(objects, stamps, spec.bands, spec.task, M=max(1, len(stamps["images"])), crop=crop,
-                              seed=int(seed), source=str(stamps_path))
+                              seed=int(seed), source=str(stamps_path), scaling=scaling)
     return build_frame_data(seq, stamps, spec.bands, max_len, tol, crop, str(stamps_path))
 
 
