@@ -118,19 +118,18 @@ def write_report(
                 rep += f" ± {_fmt(std)}"
             lines.append(f"| {r.model} | {r.metric} | {_fmt(r.published)} | {rep} | {r.source} |")
         lines.append("")
-    params = pd.read_csv(param_table)
-    lines += ["## Parameter counts", "", params.to_markdown(index=False) if _has_tabulate() else params.to_string(index=False), ""]
+    lines += ["## Parameter counts", "", markdown_table(pd.read_csv(param_table)), ""]
     for name, path in data_tables.items():
-        df = pd.read_csv(path)
-        lines += [f"## Dataset: {name}", "", df.to_markdown(index=False) if _has_tabulate() else "```\n" + df.to_string(index=False) + "\n```", ""]
+        lines += [f"## Dataset: {name}", "", markdown_table(pd.read_csv(path)), ""]
     with atomic_path(out_md) as tmp:
         tmp.write_text("\n".join(lines))
     return comp
 
 
-def _has_tabulate() -> bool:
-    try:
-        import tabulate  # noqa: F401
-    except ImportError:
-        return False
-    return True
+def markdown_table(df: pd.DataFrame) -> str:
+    """A GitHub-flavoured Markdown table (no optional dependency)."""
+    cols = [str(c) for c in df.columns]
+    rows = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for rec in df.itertuples(index=False):
+        rows.append("| " + " | ".join(_fmt(v) for v in rec) + " |")
+    return "\n".join(rows)

@@ -1,4 +1,11 @@
-# Figures: one papermill notebook per paper/dataset; `rule figures` (Snakefile) gathers the PNGs.
+# Figures: one papermill notebook per paper/dataset; the figures rule (Snakefile) gathers the PNGs.
+# Light and interactive-ish: on a cluster they run on the login node.
+
+
+localrules:
+    notebook_data_figures,
+    notebook_t2_figures,
+    notebook_convention_figures,
 
 
 rule notebook_data_figures:
