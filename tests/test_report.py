@@ -59,7 +59,7 @@ def test_comparison_rows_and_report(tmp_path: Path):
     pd.DataFrame({"class": ["SNIa"], "n": [3]}).to_csv(data, index=False)
     write_report(files, {"counts": data}, tmp_path / "params.csv", tmp_path / "c.csv", tmp_path / "r.md", "unit")
     md = (tmp_path / "r.md").read_text()
-    assert "0.507" in md and "79.83" in md and "75.000 ± 2.000" in md and "13390" in md
+    assert "0.507" in md and "79.83" in md and "75.000 ± 2.000" in md and "13,390" in md and "1,253,000" in md
 
 
 def test_parameter_fragment_without_columns_is_named(tmp_path: Path):

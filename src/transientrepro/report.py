@@ -38,6 +38,8 @@ def concat_parameter_counts(fragments: Iterable[str | Path], out: str | Path) ->
 def _fmt(x: Any) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "–"
+    if isinstance(x, (int, float)) and not isinstance(x, bool) and float(x).is_integer() and abs(x) >= 1000:
+        return f"{int(x):,}"  # parameter counts and object counts
     if isinstance(x, float):
         return f"{x:.3f}"
     return str(x)
