@@ -43,13 +43,12 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import Dataset
 
 from ..io import atomic_path, load_npz, write_json
 from ..paper import paper_numbers
 from ..convention import preprocess as pp
 from ..convention.augment import AugmentConfig
-from ..convention.data import SequenceData, build_sequence_data
+from ..convention.data import RowsDataset, SequenceData, build_sequence_data
 from ..convention.protocol import TrainConfig, run_protocol
 from .lightcurves import (
     LightCurveError,
@@ -149,20 +148,8 @@ class EpochFrameData(_Base):
         return EpochFrameDataset(self, np.asarray(rows, dtype=np.int64), train, seed, augment)
 
 
-class EpochFrameDataset(Dataset):
+class EpochFrameDataset(RowsDataset):
     """Items ``((x (max_len, C, S, S) float32, mask (max_len,) bool), y)``."""
-
-    def __init__(self, data: EpochFrameData, rows: np.ndarray, train: bool, seed: int, augment: AugmentConfig | None) -> None:
-        self.data, self.rows = data, rows
-        self.augment = augment if train else None
-        self.rng = np.random.default_rng(seed)
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    @property
-    def labels(self) -> np.ndarray:
-        return self.data.labels[self.rows]
 
     def __getitem__(self, j: int):
         d = self.data
@@ -223,20 +210,13 @@ class LightCurveData(_Base):
         return LightCurveDataset(self, np.asarray(rows, dtype=np.int64), train, seed, augment)
 
 
-class LightCurveDataset(Dataset):
-    """Items ``((x (max_len, F) float32, mask (max_len,) bool), y)``."""
-
-    def __init__(self, data: LightCurveData, rows: np.ndarray, train: bool, seed: int, augment: AugmentConfig | None) -> None:
-        self.data, self.rows = data, rows
-        self.shift = bool(train and augment is not None and augment.shift)
-        self.rng = np.random.default_rng(seed)
-
-    def __len__(self) -> int:
-        return len(self.rows)
+class LightCurveDataset(RowsDataset):
+    """Items ``((x (max_len, F) float32, mask (max_len,) bool), y)``; training items are randomly
+    shifted within the light curve (the only augmentation that applies to photometry)."""
 
     @property
-    def labels(self) -> np.ndarray:
-        return self.data.labels[self.rows]
+    def shift(self) -> bool:
+        return bool(self.augment is not None and self.augment.shift)
 
     def __getitem__(self, j: int):
         d = self.data

@@ -91,12 +91,13 @@ class SequenceData:
         return SequenceDataset(self, np.asarray(rows, dtype=np.int64), train=train, seed=seed, augment=augment)
 
 
-class SequenceDataset(Dataset):
-    """Items ``((x, band, mask), y)``; training items are augmented and randomly shifted."""
+class RowsDataset(Dataset):
+    """A torch Dataset over ``rows`` of a data object with ``labels``: the part every dataset of the
+    protocol shares (ConvEntion's sequences, the baselines' frames and light curves). Training
+    datasets get the augmentation config and a seeded generator; evaluation ones get no augmentation."""
 
-    def __init__(self, data: SequenceData, rows: np.ndarray, train: bool, seed: int,
-                 augment: AugmentConfig | None) -> None:
-        self.data, self.rows, self.train = data, rows, train
+    def __init__(self, data: Any, rows: np.ndarray, train: bool, seed: int, augment: AugmentConfig | None) -> None:
+        self.data, self.rows, self.train = data, np.asarray(rows, dtype=np.int64), train
         self.augment = augment if train else None
         self.rng = np.random.default_rng(seed)
 
@@ -106,6 +107,10 @@ class SequenceDataset(Dataset):
     @property
     def labels(self) -> np.ndarray:
         return self.data.labels[self.rows]
+
+
+class SequenceDataset(RowsDataset):
+    """Items ``((x, band, mask), y)``; training items are augmented and randomly shifted."""
 
     def __getitem__(self, j: int):
         i = int(self.rows[j])

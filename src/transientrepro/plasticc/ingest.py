@@ -39,6 +39,7 @@ from transientrepro.plasticc.loaders import (
     iter_lightcurves,
     read_metadata,
     true_class,
+    read_metadata_files,
 )
 from transientrepro.plasticc.simulate import LIGHTCURVE_COLUMNS
 
@@ -72,20 +73,8 @@ def ingest_plasticc(
     """
     t0 = time.time()
     n_chunks = len(out_chunks)
-    metas = []
-    for split, path in metadata_files.items():
-        m = read_metadata(path)
-        m["split"] = split
-        m["_file"] = str(path)
-        m["_row"] = np.arange(len(m))
-        metas.append(m)
-    meta = pd.concat(metas, ignore_index=True)
-    dup = meta["object_id"].duplicated(keep=False)
-    if dup.any():
-        o = int(meta.loc[dup, "object_id"].iloc[0])
-        where = meta.loc[meta["object_id"] == o, ["_file", "_row"]].to_numpy().tolist()
-        raise PlasticcFormatError(f"object_id {o}: duplicate object across metadata files "
-                                  f"{[(f, f'data row {r + 1}') for f, r in where]}")
+    meta = read_metadata_files(metadata_files.values())
+    meta["split"] = meta["_file"].map({str(path): split for split, path in metadata_files.items()})
     meta["target"] = true_class(meta)
     unknown = ~meta["target"].isin(CLASS_CODES)
     dropped = {int(k): int(v) for k, v in meta.loc[unknown, "target"].value_counts().sort_index().items()}

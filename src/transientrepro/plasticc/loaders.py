@@ -226,9 +226,10 @@ def check_consistency(meta: pd.DataFrame, lc_ids: dict[int, tuple[str, int]], me
                                   f"({len(no_phot)} such objects)")
 
 
-def load_plasticc(lightcurve_files: Iterable[str | Path], metadata_files: Iterable[str | Path]
-                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Small-scale convenience: read and cross-check whole files into memory (tests, the real fixture)."""
+
+def read_metadata_files(metadata_files: Iterable[str | Path]) -> pd.DataFrame:
+    """Read and validate several metadata files into one table with ``_file`` and ``_row`` (0-based
+    data row) columns; an object listed in more than one file is an error naming files and rows."""
     metas = []
     for f in metadata_files:
         m = read_metadata(f)
@@ -239,8 +240,16 @@ def load_plasticc(lightcurve_files: Iterable[str | Path], metadata_files: Iterab
     dup = meta["object_id"].duplicated(keep=False)
     if dup.any():
         o = int(meta.loc[dup, "object_id"].iloc[0])
-        files = meta.loc[meta["object_id"] == o, "_file"].tolist()
-        raise PlasticcFormatError(f"object_id {o}: duplicate object across metadata files {files}")
+        where = meta.loc[meta["object_id"] == o, ["_file", "_row"]].to_numpy().tolist()
+        raise PlasticcFormatError(f"object_id {o}: duplicate object across metadata files "
+                                  f"{[(f, f'data row {r + 1}') for f, r in where]}")
+    return meta
+
+
+def load_plasticc(lightcurve_files: Iterable[str | Path], metadata_files: Iterable[str | Path]
+                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Small-scale convenience: read and cross-check whole files into memory (tests, the real fixture)."""
+    meta = read_metadata_files(metadata_files)
     lcs, first = [], {}
     for f in lightcurve_files:
         for chunk in iter_lightcurves(f, chunksize=None):
