@@ -37,7 +37,6 @@ from transientrepro.plasticc.loaders import (
     PlasticcFormatError,
     check_consistency,
     iter_lightcurves,
-    read_metadata,
     true_class,
     read_metadata_files,
 )
