@@ -167,3 +167,16 @@ def test_outputs_must_match_n_test_files(tmp_path):
     with pytest.raises(ValueError, match=r"n_test_files=2.*extra \['plasticc_test_lightcurves_03'\]"):
         simulate_plasticc(paths, REF, n_test_files=2, **SMALL)
     assert not list(tmp_path.iterdir())
+
+
+def test_class_mix_from_config():
+    from transientrepro.plasticc.simulate import allocate_counts, class_weights_from_config, table1_class_weights
+
+    assert class_weights_from_config(None) == table1_class_weights()
+    w = class_weights_from_config({90: 3, "42": 1})
+    counts = allocate_counts(w, 200, 5)
+    assert counts[90] > counts[42] > counts[6] == 5 and sum(counts.values()) == 200
+    with pytest.raises(ValueError, match="class_weights: 99 is not one of"):
+        class_weights_from_config({99: 1})
+    with pytest.raises(ValueError, match=r"class_weights\.90"):
+        class_weights_from_config({90: -1})

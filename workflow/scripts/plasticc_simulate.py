@@ -5,7 +5,7 @@ log = setup_logging(snakemake.log[0])  # noqa: F821
 
 import time  # noqa: E402
 
-from transientrepro.plasticc.simulate import simulate_plasticc  # noqa: E402
+from transientrepro.plasticc.simulate import class_weights_from_config, simulate_plasticc  # noqa: E402
 
 sim = snakemake.params.sim  # noqa: F821
 t0 = time.time()
@@ -19,6 +19,7 @@ summary = simulate_plasticc(
     min_per_class=int(sim["min_per_class"]),
     test_ddf_fraction=float(sim["test_ddf_fraction"]),
     test_specz_fraction=float(sim["test_specz_fraction"]),
+    test_class_weights=class_weights_from_config(sim.get("class_weights")),
 )
 log.info("simulation took %.1f s: %d train objects (%d rows), %d test objects (%d rows)", time.time() - t0,
          summary["n_train"], summary["rows_train"], summary["n_test"], summary["rows_test"])

@@ -445,6 +445,29 @@ def allocate_counts(weights: Mapping[int, float], n: int, floor: int, key: str =
     return {c: int(k) for c, k in zip(codes, base)}
 
 
+def class_weights_from_config(weights: Mapping[Any, Any] | None) -> dict[int, float]:
+    """The test-set class mix from config ``plasticc.simulate.class_weights``: PLAsTiCC code -> relative
+    weight (classes left out get weight 0 but still ``min_per_class`` objects); None -> t2 Table 1."""
+    if not weights:
+        return table1_class_weights()
+    out = {c: 0.0 for c in CLASS_CODES}
+    for key, value in weights.items():
+        try:
+            code = int(key)
+        except (TypeError, ValueError):
+            code = None
+        if code not in out:
+            raise ValueError(f"config plasticc.simulate.class_weights: {key!r} is not one of the 14 PLAsTiCC "
+                             f"codes {list(CLASS_CODES)}")
+        if not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
+            raise ValueError(f"config plasticc.simulate.class_weights.{key}: weight must be a finite number >= 0, "
+                             f"got {value!r}")
+        out[code] = float(value)
+    if sum(out.values()) <= 0:
+        raise ValueError("config plasticc.simulate.class_weights: all weights are zero")
+    return out
+
+
 def table1_class_weights() -> dict[int, float]:
     """t2 Table 1 class counts (the unblinded PLAsTiCC test set without class 99)."""
     counts = paper_numbers()["t2"]["class_counts"]
