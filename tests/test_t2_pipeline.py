@@ -77,7 +77,11 @@ def test_train_and_evaluate_writes_all_outputs(data_dir, tmp_path, variant, conc
     else:
         assert "redshift_activation_mean" not in metrics
     pc = pd.read_csv(tmp_path / "pc.csv")
-    assert pc.loc[0, "built_n_params"] == pc.loc[0, "paper_n_params"] and bool(pc.loc[0, "match"])
+    assert pc["config"].tolist() == ["run", "paper_settings"]
+    assert (pc["built_n_params"] == pc["paper_n_params"]).all() and pc["match"].all()
+    table2 = pc.loc[1]
+    if table2["M"] == 6 and table2["C"] == 14:  # the §3.7 count at Table 2's values
+        assert table2["built_n_params"] == {"L": 13390, "M": 13454}[concat if variant == "t2" else "L"]
 
 
 def test_training_is_deterministic(data_dir, tmp_path):

@@ -57,6 +57,17 @@ def parameter_count_row(variant: str, hp: Mapping[str, Any], built: int, M: int,
     }
 
 
+def table2_parameter_count_row(variant: str, L: int, M: int, C: int, n_aux: int, concat: str) -> dict[str, Any]:
+    """The parameter-count row of t2 built at Table 2's hyperparameters (13,390 for M=6, C=14)."""
+    from ..paper import paper_numbers
+    from .model import build_t2
+
+    hp = dict(paper_numbers()["t2"]["hyperparameters"])
+    hp.pop("source", None)
+    built = build_t2(L, M, C, hp, n_aux=n_aux, concat=concat, name=f"{variant}_table2").count_params()
+    return parameter_count_row(variant, hp, built, M, C, n_aux, concat)
+
+
 def evaluate(
     model,
     test: T2Data,
@@ -133,6 +144,7 @@ def run_evaluation(
     metrics, preds, cams = evaluate(model, test, names, s["concat"], int(s["cam_max_objects"]))
     hp = info["hyperparameters"]
     row = parameter_count_row(variant, hp, model.count_params(), test.X.shape[2], len(codes), test.aux.shape[1], s["concat"])
+    paper_row = table2_parameter_count_row(variant, test.X.shape[1], test.X.shape[2], len(codes), test.aux.shape[1], s["concat"])
     metrics.update(
         variant=variant,
         run_name=run_name,
@@ -154,7 +166,7 @@ def run_evaluation(
     log.info("%s: log_loss %.4f, roc_auc_micro %.4f, accuracy %.4f", variant, metrics["log_loss"], metrics["roc_auc_micro"], metrics["accuracy"])
     write_parquet(preds, out_predictions)
     save_npz(out_cams, **cams)
-    _write_csv(pd.DataFrame([row]), out_param_counts)
+    _write_csv(pd.DataFrame([{"config": "run", **row}, {"config": "paper_settings", **paper_row}]), out_param_counts)
     write_json(metrics, out_metrics)
     return metrics
 
