@@ -48,7 +48,7 @@ from ..io import atomic_path, load_npz, write_json
 from ..paper import paper_numbers
 from ..convention import preprocess as pp
 from ..convention.augment import AugmentConfig
-from ..convention.data import RowsDataset, SequenceData, build_sequence_data
+from ..convention.data import PartitionedRows, RowsDataset, SequenceData, build_sequence_data
 from ..convention.protocol import TrainConfig, run_protocol
 from .lightcurves import (
     LightCurveError,
@@ -101,7 +101,7 @@ def parse_model(name: str) -> ModelSpec:
 # Data adapters (duck type of convention.data.SequenceData)
 # ----------------------------------------------------------------------------------------------
 @dataclass
-class _Base:
+class _Base(PartitionedRows):
     labels: np.ndarray
     object_ids: np.ndarray
     partition: np.ndarray
@@ -109,21 +109,6 @@ class _Base:
     max_len: int
     crop: str
     meta: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def n_classes(self) -> int:
-        return len(self.class_names)
-
-    def rows(self, *partitions: str) -> np.ndarray:
-        return np.flatnonzero(np.isin(self.partition, partitions))
-
-    @property
-    def pretrain_rows(self) -> np.ndarray:
-        return self.rows("Train")
-
-    @property
-    def spec_rows(self) -> np.ndarray:
-        return self.rows("FineTune", "Test")
 
 
 @dataclass

@@ -33,8 +33,33 @@ log = logging.getLogger(__name__)
 PARTITIONS = ("Train", "FineTune", "Test")
 
 
+class PartitionedRows:
+    """Rows by Table 5 partition, for any data object of the protocol with ``partition`` (one entry
+    per object) and ``class_names`` (ConvEntion's sequences, the baselines' frames and light curves)."""
+
+    partition: np.ndarray
+    class_names: Sequence[str]
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+    def rows(self, *partitions: str) -> np.ndarray:
+        return np.flatnonzero(np.isin(self.partition, partitions))
+
+    @property
+    def pretrain_rows(self) -> np.ndarray:
+        """Objects of the photometrically typed pre-training set (Table 5 ``Train``)."""
+        return self.rows("Train")
+
+    @property
+    def spec_rows(self) -> np.ndarray:
+        """Objects of the spectroscopic set cross-validated in fine-tuning (``FineTune`` + ``Test``)."""
+        return self.rows("FineTune", "Test")
+
+
 @dataclass
-class SequenceData:
+class SequenceData(PartitionedRows):
     images: np.ndarray
     band: np.ndarray
     offsets: np.ndarray
@@ -62,25 +87,8 @@ class SequenceData:
             raise ValueError(f"SequenceData: object_id {int(self.object_ids[i])} has no image")
 
     @property
-    def n_classes(self) -> int:
-        return len(self.class_names)
-
-    @property
     def stamp_size(self) -> int:
         return int(self.images.shape[-1])
-
-    def rows(self, *partitions: str) -> np.ndarray:
-        return np.flatnonzero(np.isin(self.partition, partitions))
-
-    @property
-    def pretrain_rows(self) -> np.ndarray:
-        """Objects of the photometrically typed pre-training set (Table 5 ``Train``)."""
-        return self.rows("Train")
-
-    @property
-    def spec_rows(self) -> np.ndarray:
-        """Objects of the spectroscopic set cross-validated in fine-tuning (``FineTune`` + ``Test``)."""
-        return self.rows("FineTune", "Test")
 
     def sequence(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         a, b = int(self.offsets[i]), int(self.offsets[i + 1])
