@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from transientrepro import download as dl
-from test_download_helpers import local_server, md5, zenodo_record_json
+from conftest import run_snakemake
+from test_download_helpers import download_workflow, local_server, md5, zenodo_record_json
 
 SAMPLE = Path(__file__).parent / "data" / "plasticc_kaggle_training_sample10"
 REPO = Path(__file__).resolve().parents[1]
@@ -244,23 +245,11 @@ def test_zenodo_files_parses_real_structure():
 def test_download_plasticc_rule_via_snakemake(tmp_path):
     """common.smk + download.smk in a minimal Snakefile (the other stages are not needed), a config with
     source: zenodo pointing at the local server: every file of plasticc_raw_files() arrives verified."""
-    import os
-    import subprocess
-    import sys
-
     import yaml
 
     files = plasticc_like_files(n_test_files=11)
     pins = tmp_path / "pins.csv"
     pins.write_text("name,md5,size_bytes\n" + "".join(f"{n},{md5(d)},{len(d)}\n" for n, d in files.items()))
-    (tmp_path / "env.yaml").write_text("channels: [conda-forge]\ndependencies: [python=3.11]\n")
-    (tmp_path / "Snakefile").write_text(
-        "from snakemake.utils import validate\n"
-        f"validate(config, {str(REPO / 'config' / 'schema.yaml')!r})\n"
-        f"include: {str(REPO / 'workflow' / 'rules' / 'common.smk')!r}\n"
-        f"ENV_DATA = {str(tmp_path / 'env.yaml')!r}  # envs/ may not exist yet; --use-conda is not used here\n"
-        f"include: {str(REPO / 'workflow' / 'rules' / 'download.smk')!r}\n"
-        "rule all:\n    input: list(plasticc_raw_files().values())\n")
     with local_server() as srv:
         serve_zenodo(srv, files)
         cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
@@ -268,12 +257,10 @@ def test_download_plasticc_rule_via_snakemake(tmp_path):
         cfg["plasticc"]["zenodo"].update(api_url=srv.base + "/api/records/{record_id}", checksums=str(pins),
                                          file_url=srv.base + "/records/{record_id}/files/{name}?download=1",
                                          timeout_s=5, retries=1, backoff_s=0.0, rule_retries=0)
-        (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
-        env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-        cmd = [str(Path(sys.executable).parent / "snakemake"), "--cores", "2", "--configfile", "cfg.yaml",
-               "--nolock", "--quiet", "rules"]
-        lint = subprocess.run([*cmd[:-2], "--lint"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
-        proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+        download_workflow(tmp_path, "list(plasticc_raw_files().values())", cfg)
+        args = ["--cores", "2", "--configfile", "cfg.yaml", "--nolock"]
+        lint = run_snakemake([*args, "--lint"], cwd=tmp_path, timeout=120)
+        proc = run_snakemake([*args, "--quiet", "rules"], cwd=tmp_path, timeout=240)
         assert proc.returncode == 0, proc.stderr[-3000:]
         served = [r for r in srv.requests if r.endswith("/content")]
     lint_out = lint.stdout + lint.stderr  # the ad-hoc test Snakefile itself may draw lints; download.smk may not

@@ -10,9 +10,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import threading
+from pathlib import Path
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Iterator
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -103,3 +108,19 @@ def zenodo_record_json(server: LocalServer, record_id: int, files: dict[str, byt
         "links": {"self": f"{server.base}/api/records/{record_id}"},
         "files": entries,
     }
+
+
+def download_workflow(workdir: Path, all_input: str, config: dict) -> Path:
+    """A minimal workflow in ``workdir``: the repository's schema, common.smk and download.smk (no
+    other stage is needed), ``rule all`` on ``all_input`` (a Python expression), and ``config``
+    written to ``cfg.yaml``. Returns the config path (run with ``--configfile cfg.yaml``)."""
+    (workdir / "Snakefile").write_text(
+        "from snakemake.utils import validate\n"
+        f"validate(config, {str(REPO / 'config' / 'schema.yaml')!r})\n"
+        f"include: {str(REPO / 'workflow' / 'rules' / 'common.smk')!r}\n"
+        f"include: {str(REPO / 'workflow' / 'rules' / 'download.smk')!r}\n"
+        f"rule all:\n    input: {all_input}\n")
+    cfg = workdir / "cfg.yaml"
+    cfg.write_text(yaml.safe_dump(config))
+    return cfg
+

@@ -16,7 +16,8 @@ from astropy.wcs import WCS
 from transientrepro import download as dl
 from transientrepro.sdss import archive as ar
 from transientrepro.sdss import fitsio as sf
-from test_download_helpers import local_server
+from conftest import run_snakemake
+from test_download_helpers import download_workflow, local_server
 
 pytestmark = pytest.mark.filterwarnings("ignore::astropy.wcs.FITSFixedWarning")
 
@@ -355,21 +356,9 @@ def test_smp_parse_errors():
 @pytest.mark.slow
 def test_download_sdss_rules_via_snakemake(tmp_path):
     """download_sdss_file (x3) + download_sdss through Snakemake against the local server."""
-    import os
-    import subprocess
-    import sys
-
     import yaml
 
     repo = Path(__file__).resolve().parents[1]
-    (tmp_path / "env.yaml").write_text("channels: [conda-forge]\ndependencies: [python=3.11]\n")
-    (tmp_path / "Snakefile").write_text(
-        "from snakemake.utils import validate\n"
-        f"validate(config, {str(repo / 'config' / 'schema.yaml')!r})\n"
-        f"include: {str(repo / 'workflow' / 'rules' / 'common.smk')!r}\n"
-        f"ENV_DATA = {str(tmp_path / 'env.yaml')!r}\n"
-        f"include: {str(repo / 'workflow' / 'rules' / 'download.smk')!r}\n"
-        "rule all:\n    input: f'{SDSS_RAW}/catalog.csv'\n")
     with local_server() as srv:
         arch = serve_sdss(srv)
         cfg = yaml.safe_load((repo / "config" / "config.yaml").read_text())
@@ -377,11 +366,9 @@ def test_download_sdss_rules_via_snakemake(tmp_path):
         arch.update(release_url=srv.base + "/sas/dr10/boss/papers/supernova/",
                     window_flist_url=srv.base + "/sas/dr9/env/PHOTO_RESOLVE/window_flist.fits", rule_retries=0)
         cfg["sdss"]["archive"].update(arch)
-        (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
-        env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-        proc = subprocess.run([str(Path(sys.executable).parent / "snakemake"), "--cores", "2", "--configfile",
-                               "cfg.yaml", "--nolock", "--quiet", "rules"], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=240)
+        download_workflow(tmp_path, "f'{SDSS_RAW}/catalog.csv'", cfg)
+        proc = run_snakemake(["--cores", "2", "--configfile", "cfg.yaml", "--nolock", "--quiet", "rules"],
+                             cwd=tmp_path, timeout=240)
         assert proc.returncode == 0, proc.stderr[-6000:]
     res = tmp_path / "resources" / "sdss"
     assert sf.read_catalog(res / "catalog.csv")["CID"].tolist() == [679, 680]

@@ -521,7 +521,7 @@ def read_metadata(path, chunk: int | None = None) -> pd.DataFrame:
 def run_chunk(metadata_path, lightcurves_path, chunk: int, gp_section: Mapping[str, Any] | None,
               out_npz, out_failures, out_summary, progress: bool = True) -> dict:
     """GP-interpolate one ingest chunk; writes the npz, the failures CSV and a JSON summary atomically."""
-    from transientrepro.io import atomic_path, save_npz, write_json
+    from transientrepro.io import save_npz, write_csv, write_json
 
     cfg = GPConfig.from_config(gp_section)
     meta = read_metadata(metadata_path, chunk=int(chunk))
@@ -535,8 +535,7 @@ def run_chunk(metadata_path, lightcurves_path, chunk: int, gp_section: Mapping[s
                                                      source=str(lightcurves_path))
     summary["chunk"] = int(chunk)
     save_npz(out_npz, **arrays)
-    with atomic_path(out_failures) as tmp:
-        fails.to_csv(tmp, index=False)
+    write_csv(fails, out_failures)
     write_json(summary, out_summary)
     log.info("chunk %s: %d interpolated, %d failed (%d excluded, %d fallback), %.1f objects/s",
              chunk, summary["n_objects"], summary["n_failed"], summary["n_excluded"], summary["n_fallback"],
@@ -547,7 +546,7 @@ def run_chunk(metadata_path, lightcurves_path, chunk: int, gp_section: Mapping[s
 def run_gather(npz_paths: Sequence, failure_paths: Sequence, summary_paths: Sequence,
                out_npz, out_failures, out_summary) -> dict:
     """Concatenate the chunk outputs into gp.npz, failures.csv and summary.json (atomically)."""
-    from transientrepro.io import atomic_path, load_npz, read_json, save_npz, write_json
+    from transientrepro.io import load_npz, read_json, save_npz, write_csv, write_json
 
     merged = concatenate(load_npz(p) for p in npz_paths)
     frames = [pd.read_csv(p, dtype={"object_id": "int64", "reason": str, "action": str}) for p in failure_paths]
@@ -580,8 +579,7 @@ def run_gather(npz_paths: Sequence, failure_paths: Sequence, summary_paths: Sequ
         raise GPInputError(f"gather: {summary['n_objects']} interpolated + {summary['n_excluded']} excluded "
                            f"!= {n_input} input objects (chunk outputs inconsistent)")
     save_npz(out_npz, **merged)
-    with atomic_path(out_failures) as tmp:
-        fails.to_csv(tmp, index=False)
+    write_csv(fails, out_failures)
     write_json(summary, out_summary)
     log.info("gather: %d objects, %d failures (%d excluded), %.1f objects/s per job (%.1f per CPU-second)",
              summary["n_objects"], summary["n_failed"], summary["n_excluded"], summary["objects_per_s"],

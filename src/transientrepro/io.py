@@ -86,6 +86,12 @@ def write_parquet(df, path: str | os.PathLike, **kwargs: Any) -> None:
         df.to_parquet(tmp, index=False, **kwargs)
 
 
+def write_csv(df, path: str | os.PathLike, **kwargs: Any) -> None:
+    """``DataFrame.to_csv`` (no index) atomically."""
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False, **kwargs)
+
+
 def setup_logging(log_file: str | os.PathLike | None = None, level: int = logging.INFO) -> logging.Logger:
     """Log to stderr and, if given, to ``log_file`` (the rule's ``log:``)."""
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]

@@ -12,7 +12,7 @@ from typing import Any, Iterable, Mapping
 
 import pandas as pd
 
-from .io import atomic_path, read_json
+from .io import atomic_path, read_json, write_csv
 from .paper import paper_numbers
 
 # Reproduced metric key -> how the papers state it. ConvEntion reports percentages.
@@ -30,8 +30,7 @@ def concat_parameter_counts(fragments: Iterable[str | Path], out: str | Path) ->
             raise ValueError(f"{f}: parameter-count fragment lacks column(s) {sorted(missing)}")
         frames.append(df)
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["model", "built_n_params"])
-    with atomic_path(out) as tmp:
-        table.to_csv(tmp, index=False)
+    write_csv(table, out)
     return table
 
 
@@ -101,8 +100,7 @@ def write_report(
 ) -> pd.DataFrame:
     """Write the comparison CSV and a Markdown report (tables only; figures are in figures/)."""
     comp = comparison_rows(metrics_files)
-    with atomic_path(out_csv) as tmp:
-        comp.to_csv(tmp, index=False)
+    write_csv(comp, out_csv)
     lines = [
         f"# Reproduction report — run `{run_name}`",
         "",

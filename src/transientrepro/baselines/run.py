@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..io import atomic_path, load_npz, write_json
+from ..io import atomic_path, load_npz, write_csv, write_json
 from ..paper import paper_numbers
 from ..convention import preprocess as pp
 from ..convention.augment import AugmentConfig
@@ -422,8 +422,7 @@ def run_baseline(model: str, objects_path, stamps_path, lightcurves_path, sectio
     metrics = run_protocol(factory, data, tcfg, out_dir, extra=extra)
     metrics["seconds"] = {"data": t_data, "train": time.time() - t1, "total": time.time() - t0}
     write_json(metrics, Path(out_dir) / "metrics.json")
-    with atomic_path(params_csv) as tmp:
-        params.to_csv(tmp, index=False)
+    write_csv(params, params_csv)
     log.info("%s: accuracy %.3f +- %.3f, f1_macro %.3f +- %.3f, %.1f s", model, metrics["accuracy"], metrics["accuracy_std"],
              metrics["f1_macro"], metrics["f1_macro_std"], metrics["seconds"]["total"])
     return metrics

@@ -62,7 +62,7 @@ from sklearn.model_selection import StratifiedKFold
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from ..io import atomic_path, write_json, write_parquet
+from ..io import atomic_path, write_csv, write_json, write_parquet
 from ..metrics import classification_metrics, summarise_folds
 from .augment import AugmentConfig
 from .sampler import weighted_sampler
@@ -239,8 +239,7 @@ def write_parquet_or_csv(df: pd.DataFrame, path: str | os.PathLike) -> None:
     if path.suffix == ".parquet":
         write_parquet(df, path)
     else:
-        with atomic_path(path) as tmp:
-            df.to_csv(tmp, index=False)
+        write_csv(df, path)
 
 
 def make_folds(labels: np.ndarray, n_folds: int, seed: int) -> np.ndarray:

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..io import atomic_path, load_npz, read_json, write_json
+from ..io import load_npz, read_json, write_csv, write_json
 from ..paper import paper_numbers
 from .data import SequenceData, build_sequence_data
 from .model import ConvEntion, ModelConfig, n_params, paper_n_params
@@ -143,8 +143,7 @@ def write_param_counts(path, variant: str, mcfg: ModelConfig, data: SequenceData
          "hyperparameters": _hp_string(paper_cfg, int(arch["M"]), 32, data.n_classes),
          "built_n_params": paper_n_params(data.n_classes, 32, int(arch["M"])), "paper_n_params": reported},
     ]
-    with atomic_path(path) as tmp:
-        pd.DataFrame(rows).to_csv(tmp, index=False)
+    write_csv(pd.DataFrame(rows), path)
 
 
 def _hp_string(m: ModelConfig, M: int, S: int, C: int) -> str:
@@ -213,8 +212,7 @@ def run_tune_gather(storage_path, section: Mapping[str, Any], best_path, trials_
     best = best_params(storage_path, name)
     write_json(best, best_path)
     df = trials_table(storage_path, name)
-    with atomic_path(trials_path) as tmp:
-        df.astype({c: str for c in df.columns if df[c].dtype == object}).to_csv(tmp, index=False)
+    write_csv(df.astype({c: str for c in df.columns if df[c].dtype == object}), trials_path)
     return best
 
 

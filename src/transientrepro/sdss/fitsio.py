@@ -66,7 +66,7 @@ import pandas as pd
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from ..io import atomic_path
+from ..io import atomic_path, write_csv
 from .classes import BAND_ID, BANDS, LABELS, SPEC_CONFIRMED_LABELS, label_of
 
 PIXEL_SCALE_ARCSEC = 0.396
@@ -326,8 +326,7 @@ def write_catalog(df: pd.DataFrame, path: str | os.PathLike) -> None:
     out = out[list(CATALOG_COLUMNS)].sort_values("CID")
     for c in ("CID", "Nepochs", "objIDHost"):
         out[c] = pd.to_numeric(out[c]).astype("Int64")
-    with atomic_path(path) as tmp:
-        out.to_csv(tmp, index=False, float_format="%.10g")
+    write_csv(out, path, float_format="%.10g")
 
 
 def read_catalog(path: str | os.PathLike) -> pd.DataFrame:
@@ -379,8 +378,7 @@ def write_lightcurves(df: pd.DataFrame, path: str | os.PathLike) -> None:
     out = df[list(LIGHTCURVE_COLUMNS)].copy()
     out["_b"] = out["FILTER"].map(BAND_ID)
     out = out.sort_values(["CID", "MJD", "_b"], kind="stable").drop(columns="_b")
-    with atomic_path(path) as tmp:
-        out.to_csv(tmp, index=False, float_format="%.6f")
+    write_csv(out, path, float_format="%.6f")
 
 
 def read_lightcurves(path: str | os.PathLike, cids: np.ndarray | None = None) -> pd.DataFrame:

@@ -125,7 +125,7 @@ def run_evaluation(
     """Evaluate the saved model of ``variant`` on the test split and write every output atomically."""
     import keras
 
-    from ..io import read_json, save_npz, write_json, write_parquet
+    from ..io import read_json, save_npz, write_csv, write_json, write_parquet
     from . import layers as _layers  # noqa: F401  (registers the custom layers for load_model)
     from .params import class_codes_and_names, settings
     from .train import apply_scaling, configure_tensorflow, load_gp, load_split, split_data
@@ -166,13 +166,6 @@ def run_evaluation(
     log.info("%s: log_loss %.4f, roc_auc_micro %.4f, accuracy %.4f", variant, metrics["log_loss"], metrics["roc_auc_micro"], metrics["accuracy"])
     write_parquet(preds, out_predictions)
     save_npz(out_cams, **cams)
-    _write_csv(pd.DataFrame([{"config": "run", **row}, {"config": "paper_settings", **paper_row}]), out_param_counts)
+    write_csv(pd.DataFrame([{"config": "run", **row}, {"config": "paper_settings", **paper_row}]), out_param_counts)
     write_json(metrics, out_metrics)
     return metrics
-
-
-def _write_csv(df: pd.DataFrame, path) -> None:
-    from ..io import atomic_path
-
-    with atomic_path(path) as tmp:
-        df.to_csv(tmp, index=False)

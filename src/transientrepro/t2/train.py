@@ -497,7 +497,7 @@ def gather_tuning(variant, t2_config, seed, storage_path, out_best, out_trials):
     the pinned hyperparameters of the config (Table 2 at paper scale)."""
     import pandas as pd
 
-    from ..io import atomic_path, write_json
+    from ..io import write_csv, write_json
     from ..tuning import best_params, trials_table
     from .params import check_hyperparameters, settings
 
@@ -514,8 +514,7 @@ def gather_tuning(variant, t2_config, seed, storage_path, out_best, out_trials):
     else:
         record = {"variant": variant, "source": "pinned (config t2.hyperparameters)", "hyperparameters": pinned}
         table = pd.DataFrame([{"number": None, "value": None, **{f"params_{k}": v for k, v in pinned.items()}, "state": "PINNED"}])
-    with atomic_path(out_trials) as tmp:
-        table.to_csv(tmp, index=False)
+    write_csv(table, out_trials)
     write_json(record, out_best)
     return record
 
@@ -524,7 +523,7 @@ def run_training(gp_path, split_path, best_params_path, variant, t2_config, seed
     """Train ``variant`` with the gathered hyperparameters; write model.keras, history.csv, train_info.json."""
     import pandas as pd
 
-    from ..io import atomic_path, read_json, write_json
+    from ..io import atomic_path, read_json, write_csv, write_json
     from .params import check_hyperparameters, settings
 
     s = settings(t2_config)
@@ -542,8 +541,7 @@ def run_training(gp_path, split_path, best_params_path, variant, t2_config, seed
                 n_params=int(model.count_params()), seed=int(seed))
     hist = pd.DataFrame(history)
     hist.insert(0, "epoch", np.arange(1, len(hist) + 1))
-    with atomic_path(out_history) as tmp:
-        hist.to_csv(tmp, index=False)
+    write_csv(hist, out_history)
     with atomic_path(out_model) as tmp:
         model.save(tmp)
     write_json(info, out_info)
