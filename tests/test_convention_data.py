@@ -1,7 +1,6 @@
 """ConvEntion data modelling: band separation, band selection, normalisation, crop/pad,
 augmentation alignment and the weighted sampler."""
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 

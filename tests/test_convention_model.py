@@ -128,7 +128,7 @@ def test_bad_config_errors():
 
 
 def test_benchmark_runs_on_a_tiny_model():
-    from transientrepro.bench_convention import benchmark
+    from transientrepro.bench.convention import benchmark
 
     out = benchmark(TINY, M=6, stamp=16, n_classes=4, batch=2, steps=1, device="cpu", threads=1)
     assert out["n_params"] == n_params(ConvEntion(TINY, 4, 16, 6)) and out["seconds_per_step"] > 0

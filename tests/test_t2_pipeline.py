@@ -8,18 +8,10 @@ import pytest
 from transientrepro.io import load_npz, save_npz, write_parquet
 from transientrepro.t2.evaluate import run_evaluation
 from transientrepro.t2.params import T2ConfigError, class_codes_and_names, paper_n_params, settings
-from transientrepro.t2.train import (
-    T2DataError,
-    apply_scaling,
-    fit_scaling,
-    gather_tuning,
-    load_gp,
-    load_split,
-    make_synthetic_gp,
-    run_training,
-    split_data,
-    stratified_subset,
-)
+from transientrepro.t2.data import T2DataError, load_gp, load_split, make_synthetic_gp, split_data, stratified_subset
+from transientrepro.t2.scaling import apply_scaling, fit_scaling
+from transientrepro.t2.training import run_training
+from transientrepro.t2.tuning import gather_tuning
 
 CFG = {
     "tune": False,

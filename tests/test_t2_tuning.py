@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from transientrepro.io import save_npz, write_parquet
-from transientrepro.t2.train import gather_tuning, make_synthetic_gp
+from transientrepro.t2.data import make_synthetic_gp
+from transientrepro.t2.tuning import gather_tuning
 
 TINY = {
     "tune": True,
@@ -33,7 +34,7 @@ TINY = {
 
 WORKER = """
 import json, sys
-from transientrepro.t2.train import run_tune_worker
+from transientrepro.t2.tuning import run_tune_worker
 cfg = json.loads(sys.argv[1])
 run_tune_worker(sys.argv[2], sys.argv[3], "t2", cfg, 7, int(sys.argv[4]), sys.argv[5], sys.argv[6], threads=1)
 """

@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
 
         print(resources.files("transientrepro").joinpath("data/paper_numbers.yaml").read_text())
         return 0
-    from .bench import main as bench_main
+    from .bench.__main__ import main as bench_main
 
     return bench_main([])
 

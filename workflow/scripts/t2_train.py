@@ -1,9 +1,9 @@
-"""Snakemake adapter: train one t2 variant (transientrepro.t2.train.run_training)."""
+"""Snakemake adapter: train one t2 variant (transientrepro.t2.training.run_training)."""
 from transientrepro.io import setup_logging
 
 log = setup_logging(snakemake.log[0])
 
-from transientrepro.t2.train import run_training  # noqa: E402
+from transientrepro.t2.training import run_training  # noqa: E402
 
 run_training(
     gp_path=snakemake.input.gp,

@@ -3,7 +3,7 @@ from transientrepro.io import setup_logging
 
 log = setup_logging(snakemake.log[0])
 
-from transientrepro.t2.train import gather_tuning  # noqa: E402
+from transientrepro.t2.tuning import gather_tuning  # noqa: E402
 
 record = gather_tuning(
     variant=snakemake.wildcards.variant,

@@ -1,9 +1,9 @@
-"""Snakemake adapter: one t2 TPE tuning worker (transientrepro.t2.train.run_tune_worker)."""
+"""Snakemake adapter: one t2 TPE tuning worker (transientrepro.t2.tuning.run_tune_worker)."""
 from transientrepro.io import setup_logging
 
 log = setup_logging(snakemake.log[0])
 
-from transientrepro.t2.train import run_tune_worker  # noqa: E402
+from transientrepro.t2.tuning import run_tune_worker  # noqa: E402
 
 run_tune_worker(
     gp_path=snakemake.input.gp,

@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..io import atomic_path, load_npz, write_csv, write_json
+from ..io import load_npz, write_csv, write_json
 from ..paper import paper_numbers
 from ..convention import preprocess as pp
 from ..convention.augment import AugmentConfig

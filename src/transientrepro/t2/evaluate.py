@@ -23,7 +23,7 @@ import pandas as pd
 from ..metrics import classification_metrics
 from .cam import compute_cams
 from .params import paper_n_params
-from .train import T2Data
+from .data import T2Data
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,9 @@ def run_evaluation(
     from ..io import read_json, save_npz, write_csv, write_json, write_parquet
     from . import layers as _layers  # noqa: F401  (registers the custom layers for load_model)
     from .params import class_codes_and_names, settings
-    from .train import apply_scaling, configure_tensorflow, load_gp, load_split, split_data
+    from .data import load_gp, load_split, split_data
+    from .scaling import apply_scaling
+    from .training import configure_tensorflow
 
     s = settings(t2_config)
     configure_tensorflow(seed, threads, deterministic=bool(s["deterministic"]))

@@ -1,9 +1,9 @@
 """Speed benchmarks: prints figures, asserts nothing (``make bench``).
 
 Each sub-benchmark runs in its own process so TensorFlow and PyTorch never share one:
-  transientrepro.bench_gp          GP interpolation objects/s (george)
-  transientrepro.bench_t2          t2 training samples/s (TensorFlow/Keras)
-  transientrepro.bench_convention  ConvEntion training/inference sequences/s (PyTorch)
+  transientrepro.bench.gp          GP interpolation objects/s (george)
+  transientrepro.bench.t2          t2 training samples/s (TensorFlow/Keras)
+  transientrepro.bench.convention  ConvEntion training/inference sequences/s (PyTorch)
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 
-BENCHES = ["transientrepro.bench_gp", "transientrepro.bench_t2", "transientrepro.bench_convention"]
+BENCHES = ["transientrepro.bench.gp", "transientrepro.bench.t2", "transientrepro.bench.convention"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,8 +1,8 @@
 """Benchmark the GP stage: objects/s (one core, single-threaded BLAS) on N light curves.
 
-    python -m transientrepro.bench_gp                    # 200 synthetic WFD-like objects
-    python -m transientrepro.bench_gp -n 300 --n-obs 300 # denser light curves (DDF-like)
-    python -m transientrepro.bench_gp --ingest results/plasticc/ingest --chunk 0 -n 200
+    python -m transientrepro.bench.gp                    # 200 synthetic WFD-like objects
+    python -m transientrepro.bench.gp -n 300 --n-obs 300 # denser light curves (DDF-like)
+    python -m transientrepro.bench.gp --ingest results/plasticc/ingest --chunk 0 -n 200
 
 Synthetic objects: a Bazin-shaped transient (random peak, rise/fall times, colour) observed at
 ``--n-obs`` random epochs over ~3 years in random passbands with Gaussian noise, so the count

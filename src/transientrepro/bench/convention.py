@@ -1,8 +1,8 @@
 """Throughput benchmark of the ConvEntion network on synthetic batches.
 
-    python -m transientrepro.bench_convention                 # paper settings, batch 8, CPU
-    python -m transientrepro.bench_convention --batch 128 --device cuda --steps 10
-    python -m transientrepro.bench_convention --config config/config.yaml   # the config's sizes
+    python -m transientrepro.bench.convention                 # paper settings, batch 8, CPU
+    python -m transientrepro.bench.convention --batch 128 --device cuda --steps 10
+    python -m transientrepro.bench.convention --config config/config.yaml   # the config's sizes
 
 Reports parameters, seconds per training step (forward + backward + Adam), samples/s, peak GPU
 memory and the implied time of the paper protocol (pre-train + 5 folds x 3 ensembles x 100 epochs
@@ -17,8 +17,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from .convention.model import ConvEntion, ModelConfig, n_params
-from .paper import paper_numbers
+from ..convention.model import ConvEntion, ModelConfig, n_params
+from ..paper import paper_numbers
 
 
 def benchmark(cfg: ModelConfig, M: int, stamp: int, n_classes: int, batch: int, steps: int, device: str,

@@ -1,8 +1,8 @@
 """Benchmark t2 training speed: samples/s of Keras ``fit`` (steady state, after the first epoch).
 
-    python -m transientrepro.bench_t2                       # Table 2 model, 2,000 synthetic objects
-    python -m transientrepro.bench_t2 -n 4000 --batch-size 256 --threads 2
-    python -m transientrepro.bench_t2 --gp results/plasticc/gp/gp.npz   # real GP arrays
+    python -m transientrepro.bench.t2                       # Table 2 model, 2,000 synthetic objects
+    python -m transientrepro.bench.t2 -n 4000 --batch-size 256 --threads 2
+    python -m transientrepro.bench.t2 --gp results/plasticc/gp/gp.npz   # real GP arrays
 
 Prints the built and §3.7-formula parameter counts, the one-off cost of the first epoch (graph
 tracing), steady-state training samples/s and inference samples/s.
@@ -18,7 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m transientrepro.bench_t2", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m transientrepro.bench.t2", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-n", type=int, default=2000, help="training objects (synthetic unless --gp)")
     ap.add_argument("--gp", help="gp.npz to take the first N objects from")
@@ -31,16 +31,18 @@ def main(argv: list[str] | None = None) -> int:
 
     import numpy as np
 
-    from .t2.params import class_codes_and_names, paper_n_params, table2_hyperparameters
-    from .t2.train import apply_scaling, configure_tensorflow, fit_scaling, make_synthetic_gp
+    from ..t2.params import class_codes_and_names, paper_n_params, table2_hyperparameters
+    from ..t2.data import make_synthetic_gp
+    from ..t2.scaling import apply_scaling, fit_scaling
+    from ..t2.training import configure_tensorflow
 
     configure_tensorflow(args.seed, args.threads, deterministic=False)
     import keras
 
-    from .t2.model import build_t2, compile_t2
+    from ..t2.model import build_t2, compile_t2
 
     if args.gp:
-        from .t2.train import load_gp
+        from ..t2.data import load_gp
 
         gp = load_gp(args.gp)
         gp = {k: v[: args.n] for k, v in gp.items() if k in ("X", "z", "z_err", "target", "object_id")}

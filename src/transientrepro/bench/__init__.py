@@ -1,0 +1,1 @@
+"""Speed benchmarks (``python -m transientrepro.bench``, ``make bench``): each prints figures, none asserts."""

@@ -1,0 +1,198 @@
+"""Per-object interpolation (fit, time grid, prediction, normalisation) and the arrays of a chunk."""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .config import LC_COLUMNS, N_PASSBANDS, PER_OBJECT_KEYS, GPConfig, GPFitFailure, GPInputError
+from .george_engine import fit_object, predict_grid, single_threaded_blas
+
+log = logging.getLogger("transientrepro.gp")
+
+
+def time_grid(mjd: np.ndarray, detected: np.ndarray | None, cfg: GPConfig) -> np.ndarray:
+    """The L regular sampling times (MJD) for one object (see ``gp.time_grid`` in the module doc)."""
+    lo, hi = float(np.min(mjd)), float(np.max(mjd))
+    if cfg.time_grid == "detected" and detected is not None and np.any(detected):
+        d = mjd[np.asarray(detected).astype(bool)]
+        lo = max(lo, float(d.min()) - cfg.detection_padding)
+        hi = min(hi, float(d.max()) + cfg.detection_padding)
+    if hi <= lo:  # a single epoch: a 1-day window around it
+        lo, hi = lo - 0.5, lo + 0.5
+    return np.linspace(lo, hi, cfg.n_points)
+
+
+def normalise(mean: np.ndarray, cfg: GPConfig) -> tuple[np.ndarray, float]:
+    if cfg.normalisation == "none":
+        return mean, 1.0
+    s = float(np.max(np.abs(mean)))
+    if not (np.isfinite(s) and s > 0):
+        s = 1.0
+    return mean / s, s
+
+
+def interpolate_object(object_id: int, obj: pd.DataFrame, cfg: GPConfig) -> dict[str, Any]:
+    """Fit + predict + normalise one object. Raises :class:`GPFitFailure` (object excluded)."""
+    mjd = obj["mjd"].to_numpy(np.float64)
+    detected = obj["detected_bool"].to_numpy() if "detected_bool" in obj else None
+    fit = fit_object(mjd, obj["passband"].to_numpy(), obj["flux"].to_numpy(np.float64),
+                     obj["flux_err"].to_numpy(np.float64), cfg, object_id=object_id)
+    grid = time_grid(mjd, detected, cfg)
+    mean = predict_grid(fit, grid, cfg)
+    if not np.all(np.isfinite(mean)):
+        raise GPFitFailure("non_finite_prediction")
+    X, s = normalise(mean, cfg)
+    return {"X": X, "t_grid": grid - grid[0], "t0_mjd": grid[0], "flux_scale": s, "amp": fit.amp,
+            "t_scale": fit.t_scale, "log_likelihood": fit.log_likelihood, "success": fit.success,
+            "message": fit.message, "n_obs": fit.n_obs}
+
+
+def _target_column(meta: pd.DataFrame) -> str:
+    for c in ("target", "true_target"):
+        if c in meta.columns:
+            return c
+    raise GPInputError(f"metadata has no 'target' or 'true_target' column (columns: {list(meta.columns)})")
+
+
+def prepare_lightcurves(lc: pd.DataFrame, source: str = "light curves") -> pd.DataFrame:
+    """Check columns and accept Kaggle's ``detected`` for ``detected_bool``; sort by object, mjd."""
+    if "detected_bool" not in lc.columns and "detected" in lc.columns:
+        lc = lc.rename(columns={"detected": "detected_bool"})
+    missing = [c for c in LC_COLUMNS if c not in lc.columns]
+    if missing:
+        raise GPInputError(f"{source}: missing column(s) {missing} (have {list(lc.columns)})")
+    if not (lc["object_id"].is_monotonic_increasing and len(lc)):
+        lc = lc.sort_values(["object_id", "mjd"], kind="stable")
+    return lc
+
+
+def interpolate_lightcurves(lc: pd.DataFrame, meta: pd.DataFrame, cfg: GPConfig, *, progress: bool = True,
+                            desc: str = "GP", source: str = "light curves") -> tuple[dict[str, np.ndarray], pd.DataFrame, dict]:
+    """GP-interpolate every object of ``meta`` using its rows in ``lc``.
+
+    ``meta`` needs object_id, hostgal_photoz, hostgal_photoz_err and target (or true_target); its
+    order defines the output order (sorted by object_id here). Objects of ``meta`` without light
+    curve rows are reported as failures (``no_observations``); light-curve rows of objects absent
+    from ``meta`` are ignored (the caller selects objects via ``meta``).
+
+    Returns (arrays for the npz, failures DataFrame [object_id, reason, action], summary dict).
+    """
+    from tqdm import tqdm
+
+    lc = prepare_lightcurves(lc, source)
+    tcol = _target_column(meta)
+    for c in ("object_id", "hostgal_photoz", "hostgal_photoz_err"):
+        if c not in meta.columns:
+            raise GPInputError(f"metadata: missing column {c!r} (have {list(meta.columns)})")
+    meta = meta.sort_values("object_id", kind="stable").reset_index(drop=True)
+    dup = meta["object_id"].duplicated()
+    if dup.any():
+        raise GPInputError(f"metadata: duplicated object_id(s) {meta.loc[dup, 'object_id'].head(5).tolist()}")
+
+    ids = lc["object_id"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if len(ids) else np.array([], dtype=int)
+    bounds = {int(ids[s]): (s, e) for s, e in zip(starts, np.r_[starts[1:], len(ids)])}
+
+    rows: list[dict[str, Any]] = []
+    failures: list[dict[str, Any]] = []
+    it = tqdm(meta.itertuples(index=False), total=len(meta), desc=desc, mininterval=5.0, disable=not progress)
+    cols = list(meta.columns)
+    i_id, i_z, i_ze, i_t = (cols.index(c) for c in ("object_id", "hostgal_photoz", "hostgal_photoz_err", tcol))
+    with single_threaded_blas():
+        t_start, cpu_start = time.perf_counter(), time.process_time()
+        for rec in it:
+            row, failure = _interpolate_one(rec, i_id, i_z, i_ze, i_t, bounds, lc, cfg)
+            if row is not None:
+                rows.append(row)
+            if failure is not None:
+                failures.append(failure)
+        elapsed, cpu = time.perf_counter() - t_start, time.process_time() - cpu_start
+
+    arrays = stack_rows(rows, cfg)
+    fails = pd.DataFrame(failures, columns=["object_id", "reason", "action"]).astype({"object_id": "int64"})
+    summary = {
+        "n_input": int(len(meta)),
+        "n_objects": int(len(rows)),
+        "n_failed": int(len(fails)),
+        "n_excluded": int((fails["action"] == "excluded").sum()),
+        "n_fallback": int((fails["action"] != "excluded").sum()),
+        "seconds": float(elapsed),
+        "cpu_seconds": float(cpu),
+        "objects_per_s": float(len(meta) / elapsed) if elapsed > 0 else float("nan"),
+        "objects_per_cpu_s": float(len(meta) / cpu) if cpu > 0 else float("nan"),
+    }
+    return arrays, fails, summary
+
+
+def _interpolate_one(rec, i_id, i_z, i_ze, i_t, bounds, lc, cfg):
+    """(row or None, failure or None) for one metadata record."""
+    oid = int(rec[i_id])
+    se = bounds.get(oid)
+    obj = lc.iloc[se[0]:se[1]] if se else lc.iloc[0:0]
+    try:
+        r = interpolate_object(oid, obj, cfg)
+    except GPFitFailure as exc:
+        log.warning("GP object %d excluded: %s", oid, exc)
+        return None, {"object_id": oid, "reason": str(exc), "action": "excluded"}
+    fail = None
+    if not r["success"]:
+        fail = {"object_id": oid, "reason": r["message"], "action": "fallback_initial_params"}
+        log.warning("GP object %d: %s; kept with the initial hyperparameters", oid, r["message"])
+    r.update(object_id=oid, z=rec[i_z], z_err=rec[i_ze], target=rec[i_t])
+    return r, fail
+
+
+def stack_rows(rows: Sequence[Mapping[str, Any]], cfg: GPConfig) -> dict[str, np.ndarray]:
+    n, L = len(rows), cfg.n_points
+
+    def col(key, dtype):
+        return np.asarray([r[key] for r in rows], dtype=dtype) if n else np.zeros(0, dtype=dtype)
+
+    out = {
+        "X": np.stack([r["X"] for r in rows]).astype(np.float32) if n else np.zeros((0, L, N_PASSBANDS), np.float32),
+        "object_id": col("object_id", np.int64),
+        "target": col("target", np.int64),
+        "z": col("z", np.float32),
+        "z_err": col("z_err", np.float32),
+        "t_grid": np.stack([r["t_grid"] for r in rows]).astype(np.float32) if n else np.zeros((0, L), np.float32),
+        "t0_mjd": col("t0_mjd", np.float64),
+        "flux_scale": col("flux_scale", np.float64),
+        "amp": col("amp", np.float64),
+        "t_scale": col("t_scale", np.float64),
+        "log_likelihood": col("log_likelihood", np.float64),
+        "success": col("success", bool),
+        "n_obs": col("n_obs", np.int64),
+    }
+    out.update(cfg.attrs())
+    return out
+
+
+def concatenate(parts: Iterable[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Gather chunk npz dicts into one, sorted by object_id; attrs must agree across chunks."""
+    parts = list(parts)
+    if not parts:
+        raise GPInputError("gather: no GP chunks given")
+    out: dict[str, np.ndarray] = {}
+    ref = parts[0]
+    for k in ref:
+        if k.startswith("attr_"):
+            for i, p in enumerate(parts[1:], 1):
+                if k not in p or not np.array_equal(p[k], ref[k]):
+                    raise GPInputError(f"gather: chunk {i} has a different {k!r} than chunk 0 (mixed GP settings)")
+            out[k] = ref[k]
+    for k in PER_OBJECT_KEYS + ("X",):
+        for i, p in enumerate(parts):
+            if k not in p:
+                raise GPInputError(f"gather: chunk {i} lacks array {k!r}")
+        out[k] = np.concatenate([p[k] for p in parts], axis=0)
+    order = np.argsort(out["object_id"], kind="stable")
+    for k in PER_OBJECT_KEYS + ("X",):
+        out[k] = out[k][order]
+    dup = np.flatnonzero(np.diff(out["object_id"]) == 0)
+    if dup.size:
+        raise GPInputError(f"gather: object_id {int(out['object_id'][dup[0]])} appears in more than one chunk")
+    return out

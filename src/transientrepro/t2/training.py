@@ -1,0 +1,170 @@
+"""Training of t2 (§4.4) and the stage entry point that writes the model.
+
+Training: Adam, categorical cross-entropy, ``ReduceLROnPlateau``, ``EarlyStopping(restore_best_weights=True)``;
+the flat-weighted log-loss of eq. (13) on the validation part (a seeded per-class random
+``validation_fraction`` of the training set) is computed after every epoch (log key
+``val_flat_log_loss``). With ``class_weighted_loss`` each training sample is weighted
+``N / (C_present N_c)`` so that the cross-entropy is the training-set estimate of eq. (13).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Mapping
+
+import numpy as np
+
+from ..metrics import flat_weighted_log_loss
+from .data import T2Data, load_gp, load_split, split_data, stratified_subset
+from .params import class_codes_and_names
+from .scaling import apply_scaling, fit_scaling
+
+log = logging.getLogger(__name__)
+
+
+def class_weights(y: np.ndarray, n_classes: int) -> dict[int, float]:
+    """``N / (C_present N_c)`` per class (1.0 for classes absent from y)."""
+    counts = np.bincount(y, minlength=n_classes)
+    present = int((counts > 0).sum())
+    return {c: (len(y) / (present * counts[c]) if counts[c] else 1.0) for c in range(n_classes)}
+
+
+def _sample_weights(cw: Mapping[int, float] | None, y: np.ndarray) -> np.ndarray | None:
+    """Per-sample weights from class weights (same effect as Keras' class_weight, without its
+    tf.data mapping step)."""
+    if cw is None:
+        return None
+    return np.array([cw[int(c)] for c in y], dtype=np.float32)
+
+
+def configure_tensorflow(seed: int, threads: int | None = None, deterministic: bool = True) -> None:
+    """Seeds (Python, numpy, TF) and thread pools; call before building any model."""
+    import keras
+    import tensorflow as tf
+
+    if threads:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(int(threads))
+            tf.config.threading.set_inter_op_parallelism_threads(int(threads))
+        except RuntimeError:  # already initialised in this process
+            pass
+    keras.utils.set_random_seed(int(seed))
+    if deterministic:
+        try:
+            tf.config.experimental.enable_op_determinism()
+        except Exception:  # pragma: no cover - older TF
+            pass
+
+
+def _callbacks(x_val, y_val, n_classes: int, s: Mapping[str, Any], verbose_log: bool = True):
+    import keras
+
+    class FlatLogLoss(keras.callbacks.Callback):
+        """Eq. (13) on the validation data after each epoch -> ``logs['val_flat_log_loss']``."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            p = self.model.predict(x_val, batch_size=1024, verbose=0)
+            logs["val_flat_log_loss"] = flat_weighted_log_loss(y_val, p, n_classes)
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+    class EpochLog(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            log.info("epoch %d: %s", epoch + 1, ", ".join(f"{k}={v:.4g}" for k, v in sorted(logs.items())))
+
+    cbs = [
+        FlatLogLoss(),
+        keras.callbacks.ReduceLROnPlateau(
+            monitor=s["lr_reduce_monitor"], factor=float(s["lr_reduce_factor"]), patience=int(s["lr_reduce_patience"]), mode="min", verbose=0
+        ),
+        keras.callbacks.EarlyStopping(
+            monitor=s["early_stopping_monitor"], patience=int(s["early_stopping_patience"]), restore_best_weights=True, mode="min", verbose=0
+        ),
+    ]
+    if verbose_log:
+        cbs.append(EpochLog())
+    return cbs
+
+
+def train(
+    data: T2Data,
+    hyperparameters: Mapping[str, Any],
+    s: Mapping[str, Any],
+    seed: int,
+    n_classes: int,
+    L: int | None = None,
+):
+    """Train t2 on ``data`` (already scaled) with settings ``s`` (see :func:`params.settings`).
+
+    Returns ``(model, history: dict[str, list], info: dict)``; info has epochs_run, best_epoch,
+    train_seconds, samples_per_second, n_train, n_val.
+    """
+    import keras
+
+    from .model import build_t2, compile_t2
+
+    L = data.X.shape[1] if L is None else L
+    fit_idx, val_idx = stratified_subset(data.y, float(s["validation_fraction"]), seed)
+    model = build_t2(L, data.X.shape[2], n_classes, hyperparameters, n_aux=data.aux.shape[1], concat=s["concat"])
+    compile_t2(model, hyperparameters["learning_rate"])
+    y_fit = keras.utils.to_categorical(data.y[fit_idx], n_classes)
+    y_val = keras.utils.to_categorical(data.y[val_idx], n_classes)
+    cw = class_weights(data.y[fit_idx], n_classes) if s["class_weighted_loss"] else None
+    x_val = data.inputs(val_idx)
+    t0 = time.perf_counter()
+    hist = model.fit(
+        data.inputs(fit_idx),
+        y_fit,
+        validation_data=(x_val, y_val),
+        epochs=int(s["epochs"]),
+        batch_size=int(s["batch_size"]),
+        sample_weight=_sample_weights(cw, data.y[fit_idx]),
+        shuffle=True,
+        verbose=0,
+        callbacks=_callbacks(x_val, data.y[val_idx], n_classes, s),
+    )
+    seconds = time.perf_counter() - t0
+    history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+    epochs_run = len(next(iter(history.values()))) if history else 0
+    mon = s["early_stopping_monitor"]
+    best_epoch = int(np.argmin(history[mon])) + 1 if mon in history else epochs_run
+    info = {
+        "epochs_run": epochs_run,
+        "best_epoch": best_epoch,
+        "train_seconds": seconds,
+        "samples_per_second": epochs_run * len(fit_idx) / seconds if seconds > 0 else float("nan"),
+        "n_train": int(len(data)),
+        "n_fit": int(len(fit_idx)),
+        "n_val": int(len(val_idx)),
+        "best_val_flat_log_loss": float(np.min(history["val_flat_log_loss"])) if "val_flat_log_loss" in history else float("nan"),
+    }
+    return model, history, info
+
+
+def run_training(gp_path, split_path, best_params_path, variant, t2_config, seed, out_model, out_history, out_info, threads=None):
+    """Train ``variant`` with the gathered hyperparameters; write model.keras, history.csv, train_info.json."""
+    import pandas as pd
+
+    from ..io import atomic_path, read_json, write_csv, write_json
+    from .params import check_hyperparameters, settings
+
+    s = settings(t2_config)
+    configure_tensorflow(seed, threads, deterministic=bool(s["deterministic"]))
+    best = read_json(best_params_path)
+    hp = check_hyperparameters(best["hyperparameters"], where=str(best_params_path))
+    codes, _ = class_codes_and_names()
+    data = split_data(load_gp(gp_path), load_split(split_path), variant, str(gp_path))
+    train_data = data["train"]
+    scaling = fit_scaling(train_data.X, s["scaling"])
+    train_data.X = apply_scaling(train_data.X, scaling)
+    log.info("%s: training on %d objects, hyperparameters %s", variant, len(train_data), hp)
+    model, history, info = train(train_data, hp, s, seed, len(codes))
+    info.update(variant=variant, hyperparameters=hp, hyperparameters_source=best.get("source"), scaling=scaling,
+                n_params=int(model.count_params()), seed=int(seed))
+    hist = pd.DataFrame(history)
+    hist.insert(0, "epoch", np.arange(1, len(hist) + 1))
+    write_csv(hist, out_history)
+    with atomic_path(out_model) as tmp:
+        model.save(tmp)
+    write_json(info, out_info)
+    log.info("%s: %d epochs in %.1f s (%.0f samples/s)", variant, info["epochs_run"], info["train_seconds"], info["samples_per_second"])
+    return info
