@@ -85,16 +85,40 @@ class PreparedObject:
 
 
 class _NumpyBackend:
+    """CPU: each symmetric matrix as its lower triangle in LAPACK's rectangular full packed (RFP)
+    format, a plain (n (n + 1) / 2,) vector: the elementwise work is halved and pftrf/pftrs/pftri
+    factor, solve and invert in place, without copies."""
+
     name = "cpu"
     xp = np
+    predict_elements = 1 << 16  # cross-covariance slices that stay in cache
 
     def __init__(self):
         from scipy.linalg import lapack
 
-        self._potrf, self._potri, self._potrs = lapack.dpotrf, lapack.dpotri, lapack.dpotrs
+        self._lapack = lapack
+        self._layouts: dict[int, tuple] = {}
 
     def single_thread(self):
         return contextlib.nullcontext()  # the caller limits BLAS (gp.single_threaded_blas)
+
+    def _layout(self, nt: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(n, I, J, diagonal positions, their rows) of the RFP map for n x n matrices (LAPACK's own
+        map, via dtrttf), by packed length n (n + 1) / 2."""
+        if nt not in self._layouts:
+            n = int(round((math.sqrt(8 * nt + 1) - 1) / 2))
+            code = np.arange(n * n, dtype=np.float64).reshape(n, n)
+            pos = self._lapack.dtrttf(code, transr="N", uplo="L")[0].astype(np.int64)
+            I, J = pos // n, pos % n
+            diag = np.flatnonzero(I == J)
+            self._layouts[nt] = (n, I, J, diag, I[diag])
+        return self._layouts[nt]
+
+    def pairs(self, full: np.ndarray) -> np.ndarray:
+        """(B, n, n) symmetric -> (B, n (n + 1) / 2) packed."""
+        n = full.shape[-1]
+        _, I, J, _, _ = self._layout(n * (n + 1) // 2)
+        return np.ascontiguousarray(full[:, I, J])
 
     def asarray(self, a):
         return np.ascontiguousarray(a, dtype=np.float64)
@@ -102,50 +126,79 @@ class _NumpyBackend:
     def numpy(self, a) -> np.ndarray:
         return np.asarray(a)
 
-    def empty(self, shape):
-        return np.empty(shape)
+    def per_object(self, v: np.ndarray):
+        return np.asarray(v, dtype=np.float64)[:, None]
+
+    def empty_like(self, a):
+        return np.empty_like(a)
 
     def gather(self, a, idx, out):
         return np.take(a, idx, axis=0, out=out)
 
-    # LAPACK on the transposed (Fortran-ordered) view of each C-ordered matrix: no copies. potrf with
-    # lower=0 on K.T is the lower factor L in K's own layout.
+    def add_diag(self, K, d) -> None:
+        _, _, _, diag, rows = self._layout(K.shape[-1])
+        K[:, diag] += d[:, rows]
 
     def cholesky_(self, K) -> np.ndarray:
-        """K := its lower Cholesky factor (upper triangle zeroed); returns the per-object ok mask
-        (a failed factor is replaced by the identity)."""
-        n = K.shape[-1]
+        """K := its Cholesky factor, in place; returns the per-object ok mask (a failed factor is
+        replaced by the identity)."""
+        n, _, _, diag, _ = self._layout(K.shape[-1])
         ok = np.ones(len(K), dtype=bool)
         for j in range(len(K)):
-            _, info = self._potrf(K[j].T, lower=0, clean=1, overwrite_a=1)
-            if info != 0 or not np.isfinite(K[j, n - 1, n - 1]):
+            _, info = self._lapack.dpftrf(n, K[j], transr="N", uplo="L", overwrite_a=1)
+            if info != 0 or not np.all(np.isfinite(K[j, diag])):
                 ok[j] = False
-                K[j] = np.eye(n)
+                K[j] = 0.0
+                K[j, diag] = 1.0
         return ok
 
     def cho_solve(self, L, y):
+        n = self._layout(L.shape[-1])[0]
         out = np.empty_like(y)
         for j in range(len(L)):
-            out[j] = self._potrs(L[j].T, y[j], lower=0)[0]
+            out[j] = self._lapack.dpftrs(n, L[j], y[j], transr="N", uplo="L")[0]
         return out
 
     def logdiag_sum(self, L):
-        return np.log(np.einsum("bii->bi", L)).sum(axis=1)
+        return np.log(L[:, self._layout(L.shape[-1])[3]]).sum(axis=1)
 
     def cho_inverse_(self, L):
-        """K^-1 from L, in L's place; only its lower triangle (upper zero). Returns (Kinv, is_full)."""
+        """K^-1 from its Cholesky factor, in the factor's place."""
+        n = self._layout(L.shape[-1])[0]
         for j in range(len(L)):
-            self._potri(L[j].T, lower=0, overwrite_c=1)
-        return L, False
+            self._lapack.dpftri(n, L[j], transr="N", uplo="L", overwrite_a=1)
+        return L
+
+    def diag_dot(self, S, v):
+        """sum_i S_ii v_i."""
+        _, _, _, diag, rows = self._layout(S.shape[-1])
+        return (S[:, diag] * v[:, rows]).sum(axis=1)
+
+    def sym_inner(self, S, T):
+        """sum_ij S_ij T_ij = tr(S T) for symmetric S, T."""
+        diag = self._layout(S.shape[-1])[3]
+        return 2.0 * np.einsum("bp,bp->b", S, T) - np.einsum("bp,bp->b", S[:, diag], T[:, diag])
+
+    def quad(self, S, a):
+        """a' S a for symmetric S (unpacked to its lower triangle, the rest zero: one gemv)."""
+        n, _, _, diag, rows = self._layout(S.shape[-1])
+        out = np.empty(len(S))
+        for j in range(len(S)):
+            low = self._lapack.dtfttr(n, S[j], transr="N", uplo="L")[0]
+            out[j] = 2.0 * (a[j] @ (low @ a[j]))
+        return out - (S[:, diag] * a[:, rows] ** 2).sum(axis=1)
 
 
 class _TorchBackend:
+    """GPU (or CPU for tests): dense (B, n, n) matrices, batched cuSOLVER/LAPACK through torch."""
+
     def __init__(self, device: str):
         import torch
 
         self.torch = self.xp = torch
         self.device = torch.device(device)
         self.name = "cuda" if self.device.type == "cuda" else "torch-cpu"
+        self.predict_elements = 1 << 28 if self.device.type == "cuda" else 1 << 16
 
     @contextlib.contextmanager
     def single_thread(self):
@@ -160,21 +213,30 @@ class _TorchBackend:
         finally:
             self.torch.set_num_threads(before)
 
+    def pairs(self, full):
+        return full
+
     def asarray(self, a):
         return self.torch.as_tensor(np.asarray(a, dtype=np.float64), device=self.device)
 
     def numpy(self, a) -> np.ndarray:
         return a.detach().cpu().numpy()
 
-    def empty(self, shape):
-        return self.torch.empty(shape, dtype=self.torch.float64, device=self.device)
+    def per_object(self, v: np.ndarray):
+        return self.asarray(v)[:, None, None]
+
+    def empty_like(self, a):
+        return self.torch.empty_like(a)
 
     def gather(self, a, idx, out):
         return self.torch.index_select(a, 0, self.torch.as_tensor(idx, device=self.device), out=out)
 
+    def add_diag(self, K, d) -> None:
+        self.torch.diagonal(K, dim1=-2, dim2=-1).add_(d)
+
     def cholesky_(self, K) -> np.ndarray:
         L, info = self.torch.linalg.cholesky_ex(K)
-        bad = (info != 0) | ~self.torch.isfinite(L[:, -1, -1])
+        bad = (info != 0) | ~self.torch.isfinite(self.torch.diagonal(L, dim1=-2, dim2=-1)).all(dim=1)
         if bool(bad.any()):
             L = self.torch.where(bad[:, None, None], self.torch.eye(K.shape[-1], dtype=K.dtype, device=K.device), L)
         K.copy_(L)
@@ -187,7 +249,16 @@ class _TorchBackend:
         return self.torch.log(self.torch.diagonal(L, dim1=-2, dim2=-1)).sum(dim=1)
 
     def cho_inverse_(self, L):
-        return self.torch.cholesky_inverse(L), True
+        return self.torch.cholesky_inverse(L)
+
+    def diag_dot(self, S, v):
+        return (self.torch.diagonal(S, dim1=-2, dim2=-1) * v).sum(dim=1)
+
+    def sym_inner(self, S, T):
+        return self.torch.einsum("bij,bij->b", S, T)
+
+    def quad(self, S, a):
+        return (a * (S @ a[..., None])[..., 0]).sum(dim=1)
 
 
 def resolve_device(device: str) -> str:
@@ -245,89 +316,84 @@ class _Batch:
         self.t, self.wl = t, wl
         tt, ww, mm = be.asarray(t), be.asarray(wl), be.asarray(mask)
         pair = (mm[:, :, None] * mm[:, None, :]) > 0
-        self.dt2 = xp.where(pair, (tt[:, :, None] - tt[:, None, :]) ** 2, PAD_DT2)
-        self.cw = ((ww[:, :, None] - ww[:, None, :]) * (math.sqrt(3.0) / cfg.wavelength_scale)) ** 2
+        self.dt2 = be.pairs(xp.where(pair, (tt[:, :, None] - tt[:, None, :]) ** 2, PAD_DT2))
+        self.cw = be.pairs(((ww[:, :, None] - ww[:, None, :]) * (math.sqrt(3.0) / cfg.wavelength_scale)) ** 2)
         self.y, self.d = be.asarray(y), be.asarray(d)
         self.n_pad = n
-        self.diag = np.arange(n)
-        self.U, self.E, self.K = (be.empty((B, n, n)) for _ in range(3))
+        self.U, self.E, self.K = (be.empty_like(self.dt2) for _ in range(3))
 
     def value(self, theta: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, dict]:
         """NLL at ``theta`` (m, 2) = (log A, b) for the objects ``idx`` of the batch, and the work for
         :meth:`gradient` (an infinite NLL where the Cholesky factorisation failed)."""
         be, xp = self.be, self.be.xp
         m = len(idx)
-        full = m == len(self.n_obs)
         U, E, K = self.U[:m], self.E[:m], self.K[:m]
-        eb = be.asarray(np.exp(-theta[:, 1]))[:, None, None]
-        A = be.asarray(np.exp(theta[:, 0]))[:, None, None]
-        if full:
-            dt2, y, d = self.dt2, self.y, self.d
-            xp.multiply(dt2, 3.0 * eb, out=U)
+        eb3, A = be.per_object(3.0 * np.exp(-theta[:, 1])), be.per_object(np.exp(theta[:, 0]))
+        if m == len(self.n_obs):
+            y, d = self.y, self.d
+            xp.multiply(self.dt2, eb3, out=U)
             xp.add(U, self.cw, out=U)
         else:
-            dt2 = be.gather(self.dt2, idx, out=K)  # K is free until below
             y, d = self.y[idx], self.d[idx]
-            xp.multiply(dt2, 3.0 * eb, out=U)
-            be.gather(self.cw, idx, out=E)
-            xp.add(U, E, out=U)
+            xp.multiply(be.gather(self.dt2, idx, out=K), eb3, out=U)  # K is free until below
+            xp.add(U, be.gather(self.cw, idx, out=E), out=U)
         xp.sqrt(U, out=U)  # u
         xp.negative(U, out=E)
         xp.exp(E, out=E)  # exp(-u)
         xp.add(U, 1.0, out=K)
         xp.multiply(K, E, out=K)
         xp.multiply(K, A, out=K)
-        K[:, self.diag, self.diag] += d
-        ok = be.cholesky_(K)  # K is L from here
+        be.add_diag(K, d)
+        ok = be.cholesky_(K)  # K holds L from here
         alpha = be.cho_solve(K, y)
         quad = be.numpy((y * alpha).sum(axis=1))
         logdet = 2.0 * be.numpy(be.logdiag_sum(K))
         nll = 0.5 * quad + 0.5 * logdet + 0.5 * self.n_obs[idx] * math.log(2 * math.pi)
         nll = np.where(ok & np.isfinite(nll), nll, np.inf)
-        return nll, {"A": A, "eb": eb, "idx": idx, "L": K, "E": E, "alpha": alpha, "y": y, "d": d, "ok": ok}
+        return nll, {"A": A, "eb3": eb3, "idx": idx, "L": K, "E": E, "alpha": alpha, "y": y, "d": d, "ok": ok}
 
     def gradient(self, work: dict) -> np.ndarray:
         """Analytic gradient (m, 2) of the NLL in (log A, b) at the points of ``work`` (consumes it)."""
         be, xp = self.be, self.be.xp
-        A, eb, idx, L, E, alpha, y, d = (work[k] for k in ("A", "eb", "idx", "L", "E", "alpha", "y", "d"))
+        A, eb3, idx, L, E, alpha, y, d = (work[k] for k in ("A", "eb3", "idx", "L", "E", "alpha", "y", "d"))
         m = len(idx)
-        Kinv, full = be.cho_inverse_(L)
+        Kinv = be.cho_inverse_(L)
         Kb = self.U[:m]  # u is no longer needed
-        if m == len(self.n_obs):
-            xp.multiply(self.dt2, E, out=Kb)
-        else:
-            be.gather(self.dt2, idx, out=Kb)
-            xp.multiply(Kb, E, out=Kb)
-        xp.multiply(Kb, (1.5 * eb) * A, out=Kb)  # dK/db = A s exp(-u); zero diagonal
-        tr_Ka = self.n_pad - (xp.einsum("bii->bi", Kinv) * d).sum(axis=1)  # tr(K^-1 (K - D)); pads: 1 - 1
-        tr_Kb = xp.einsum("bij,bij->b", Kinv, Kb) * (1.0 if full else 2.0)  # lower triangle suffices
+        xp.multiply(self.dt2 if m == len(self.n_obs) else be.gather(self.dt2, idx, out=Kb), E, out=Kb)
+        xp.multiply(Kb, 0.5 * eb3 * A, out=Kb)  # dK/db = A s exp(-u), s = 1.5 exp(-b) dt**2
+        tr_Ka = self.n_pad - be.diag_dot(Kinv, d)  # tr(K^-1 (K - D)); padded rows give 1 - 1 = 0
+        tr_Kb = be.sym_inner(Kinv, Kb)
         aKa = (alpha * (y - d * alpha)).sum(axis=1)  # alpha'(K - D) alpha
-        aKb = (alpha * (Kb @ alpha[:, :, None])[..., 0]).sum(axis=1)
+        aKb = be.quad(Kb, alpha)
         tr_Ka, tr_Kb, aKa, aKb = (be.numpy(v) for v in (tr_Ka, tr_Kb, aKa, aKb))
         return np.stack([0.5 * (tr_Ka - aKa), 0.5 * (tr_Kb - aKb)], axis=1)
 
     def predict(self, theta: np.ndarray, alpha, grids: Sequence[np.ndarray], mjd0: np.ndarray, cfg: GPConfig,
                 idx: np.ndarray) -> np.ndarray:
-        """Posterior means (m, L, P) on each object's grid times x the passband wavelengths."""
+        """Posterior means (m, L, P) on each object's grid times x the passband wavelengths: the
+        cross-covariance (dense on every backend) times alpha, in slices of ``be.predict_elements``."""
         be, xp = self.be, self.be.xp
         wl = np.asarray(cfg.passband_wavelengths, dtype=np.float64)
-        P, Lg = len(wl), len(grids[0])
-        tg = be.asarray(np.stack([np.repeat(g - m0, P) for g, m0 in zip(grids, mjd0)]))  # (m, L*P), relative
-        wg = be.asarray(np.tile(wl, Lg))
-        t, w = be.asarray(self.t[idx]), be.asarray(self.wl[idx])
-        eb = be.asarray(np.exp(-theta[:, 1]))[:, None, None]
-        A = be.asarray(np.exp(theta[:, 0]))[:, None, None]
-        u = (tg[:, :, None] - t[:, None, :]) ** 2
-        u *= 3.0 * eb
-        u += ((wg[None, :, None] - w[:, None, :]) * (math.sqrt(3.0) / cfg.wavelength_scale)) ** 2
-        xp.sqrt(u, out=u)
-        Ks = xp.negative(u)
-        xp.exp(Ks, out=Ks)
-        u += 1.0
-        Ks *= u
-        Ks *= A
-        mean = (Ks @ alpha[:, :, None])[..., 0]  # padded rows have alpha == 0
-        return be.numpy(mean).reshape(len(idx), Lg, P)
+        P, Lg, n = len(wl), len(grids[0]), self.n_pad
+        tg = np.stack([g - m0 for g, m0 in zip(grids, mjd0)])  # (m, L), relative to each object's first epoch
+        step = max(1, be.predict_elements // (Lg * P * n))
+        out = np.empty((len(idx), Lg, P))
+        for s0 in range(0, len(idx), step):
+            sl = slice(s0, s0 + step)
+            j = idx[sl]
+            t, w = be.asarray(self.t[j]), be.asarray(self.wl[j])
+            u = (be.asarray(tg[sl])[:, :, None] - t[:, None, :]) ** 2  # (m, L, n)
+            u *= be.asarray(3.0 * np.exp(-theta[sl, 1]))[:, None, None]
+            cwg = ((be.asarray(wl)[None, :, None] - w[:, None, :]) * (math.sqrt(3.0) / cfg.wavelength_scale)) ** 2
+            u = u[:, :, None, :] + cwg[:, None, :, :]  # (m, L, P, n)
+            xp.sqrt(u, out=u)
+            Ks = xp.negative(u)
+            xp.exp(Ks, out=Ks)
+            u += 1.0
+            Ks *= u
+            mean = (Ks.reshape(len(j), Lg * P, n) @ alpha[sl][:, :, None])[..., 0]  # padded rows: alpha == 0
+            out[sl] = be.numpy(mean).reshape(len(j), Lg, P) * np.exp(theta[sl, 0])[:, None, None]
+        return out
 
 
 # ----------------------------------------------------------------------------------------------------
