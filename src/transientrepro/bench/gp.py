@@ -178,12 +178,18 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--gpu-n", type=int, default=0,
                     help="also time the batched engine on the GPU on this many more objects per size (if CUDA)")
     ap.add_argument("--block", type=int, default=50, help="objects per alternating block (default 50)")
+    ap.add_argument("--batch-elements", type=int, default=None,
+                    help="batched engine: matrix elements (objects x n x n) per batch (default: by device)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--n-points", type=int, default=100, help="L, grid samples per passband")
     ap.add_argument("--ingest", default=None, help="ingest directory (metadata.parquet, lightcurves_{chunk}.parquet)")
     ap.add_argument("--chunk", type=int, default=0)
     ap.add_argument("--json", default=None, help="also write the figures (and every object's comparison) here")
     args = ap.parse_args(argv)
+    if args.batch_elements:
+        from transientrepro.gp import batched
+
+        batched.CPU_BATCH_ELEMENTS = batched.GPU_BATCH_ELEMENTS = args.batch_elements
 
     with gp.single_threaded_blas():  # imports george/scipy outside the timed region
         pass
