@@ -27,6 +27,7 @@ rule gp_chunk:
     resources:
         mem_mb=config["gp"].get("chunk_mem_mb", 2000),
         runtime=config["gp"].get("chunk_runtime", 30),
+        gpu=config["gp"].get("gpu", 0),  # gp.engine batched with gp.device auto/cuda
     log:
         "logs/gp/chunk_{chunk}.log",
     benchmark:

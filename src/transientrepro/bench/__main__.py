@@ -1,7 +1,7 @@
 """Speed benchmarks: prints figures, asserts nothing (``make bench``).
 
 Each sub-benchmark runs in its own process so TensorFlow and PyTorch never share one:
-  transientrepro.bench.gp          GP interpolation objects/s (george)
+  transientrepro.bench.gp          GP interpolation: george vs the batched engine, objects per CPU-second
   transientrepro.bench.t2          t2 training samples/s (TensorFlow/Keras)
   transientrepro.bench.convention  ConvEntion training/inference sequences/s (PyTorch)
 """

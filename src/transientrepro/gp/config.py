@@ -15,7 +15,9 @@ PASSBAND_WAVELENGTHS: tuple[float, ...] = tuple(float(v) for v in _PB)
 N_PASSBANDS = 6
 LC_COLUMNS = ("object_id", "mjd", "passband", "flux", "flux_err")
 NORMALISATIONS = ("max_abs", "none")
-SCHEDULING_KEYS = ("chunk_runtime", "chunk_mem_mb")
+SCHEDULING_KEYS = ("chunk_runtime", "chunk_mem_mb", "gpu")
+ENGINES = ("george", "batched")
+DEVICES = ("auto", "cpu", "cuda", "torch-cpu")
 TIME_GRIDS = ("observed", "detected")
 
 # float keys stored per object in the npz, in addition to X
@@ -39,6 +41,8 @@ class GPConfig:
     time_grid: str = "observed"
     detection_padding: float = 30.0
     normalisation: str = "max_abs"
+    engine: str = "george"
+    device: str = "auto"
     passband_wavelengths: tuple[float, ...] = field(default=PASSBAND_WAVELENGTHS)
 
     def __post_init__(self) -> None:
@@ -58,6 +62,10 @@ class GPConfig:
             raise GPInputError(f"config gp.time_grid must be one of {TIME_GRIDS}, got {self.time_grid!r}")
         if self.normalisation not in NORMALISATIONS:
             raise GPInputError(f"config gp.normalisation must be one of {NORMALISATIONS}, got {self.normalisation!r}")
+        if self.engine not in ENGINES:
+            raise GPInputError(f"config gp.engine must be one of {ENGINES}, got {self.engine!r}")
+        if self.device not in DEVICES:
+            raise GPInputError(f"config gp.device must be one of {DEVICES}, got {self.device!r}")
         if len(self.passband_wavelengths) != N_PASSBANDS:
             raise GPInputError(f"passband_wavelengths needs {N_PASSBANDS} values, got {len(self.passband_wavelengths)}")
 
@@ -86,6 +94,7 @@ class GPConfig:
             "attr_normalisation": np.str_(self.normalisation),
             "attr_time_grid": np.str_(self.time_grid),
             "attr_detection_padding": np.float64(self.detection_padding),
+            "attr_engine": np.str_(self.engine),
             "attr_kernel": np.str_("amp * Matern32Kernel(metric=[t_scale**2, wavelength_scale**2], ndim=2); "
                                    "amp = k(x,x) (flux**2), t_scale in days"),
         }

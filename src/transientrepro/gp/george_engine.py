@@ -75,12 +75,10 @@ def _validate_object(object_id: int, mjd: np.ndarray, passband: np.ndarray, flux
     return None
 
 
-def fit_object(mjd: np.ndarray, passband: np.ndarray, flux: np.ndarray, flux_err: np.ndarray,
-               cfg: GPConfig, object_id: int | None = None) -> GPFit:
-    """Fit amplitude and time scale by maximum likelihood. Raises :class:`GPFitFailure` if the
-    object has to be excluded; returns ``success=False`` (initial parameters) on optimiser failure."""
-    from scipy.optimize import minimize
-
+def prepare_object(mjd: np.ndarray, passband: np.ndarray, flux: np.ndarray, flux_err: np.ndarray,
+                   cfg: GPConfig, object_id: int | None = None):
+    """Validated fit inputs (the ``max_points`` cap applied) and the initial amplitude, shared by both
+    engines: (mjd, passband, flux, flux_err, amp0). Raises :class:`GPFitFailure` for unusable input."""
     mjd = np.asarray(mjd, dtype=np.float64)
     passband = np.asarray(passband, dtype=np.int64)
     flux = np.asarray(flux, dtype=np.float64)
@@ -94,16 +92,24 @@ def fit_object(mjd: np.ndarray, passband: np.ndarray, flux: np.ndarray, flux_err
         keep.sort()
         mjd, passband, flux, flux_err = mjd[keep], passband[keep], flux[keep], flux_err[keep]
 
-    wl = np.asarray(cfg.passband_wavelengths, dtype=np.float64)[passband]
-    x = np.column_stack([mjd, wl])
-
     max_abs = float(np.max(np.abs(flux)))
     snr = np.abs(flux) / np.sqrt(flux_err ** 2 + (1e-2 * max_abs) ** 2)
     scale = float(np.abs(flux[np.argmax(snr)]))
     if not scale > 0:
         scale = float(np.median(flux_err)) or 1.0
     amp0 = (0.5 * scale) ** 2
+    return mjd, passband, flux, flux_err, amp0
 
+
+def fit_object(mjd: np.ndarray, passband: np.ndarray, flux: np.ndarray, flux_err: np.ndarray,
+               cfg: GPConfig, object_id: int | None = None) -> GPFit:
+    """Fit amplitude and time scale by maximum likelihood. Raises :class:`GPFitFailure` if the
+    object has to be excluded; returns ``success=False`` (initial parameters) on optimiser failure."""
+    from scipy.optimize import minimize
+
+    mjd, passband, flux, flux_err, amp0 = prepare_object(mjd, passband, flux, flux_err, cfg, object_id)
+    wl = np.asarray(cfg.passband_wavelengths, dtype=np.float64)[passband]
+    x = np.column_stack([mjd, wl])
     gp = build_gp(amp0, cfg.time_scale_init, cfg.wavelength_scale)
     p0 = gp.get_parameter_vector().copy()  # [log(amp0/2) (george ndim=2), log(t_scale0**2)]
     try:

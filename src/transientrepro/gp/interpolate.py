@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .config import LC_COLUMNS, N_PASSBANDS, PER_OBJECT_KEYS, GPConfig, GPFitFailure, GPInputError
-from .george_engine import fit_object, predict_grid, single_threaded_blas
+from .george_engine import fit_object, predict_grid, prepare_object, single_threaded_blas
 
 log = logging.getLogger("transientrepro.gp")
 
@@ -42,13 +42,48 @@ def interpolate_object(object_id: int, obj: pd.DataFrame, cfg: GPConfig) -> dict
     fit = fit_object(mjd, obj["passband"].to_numpy(), obj["flux"].to_numpy(np.float64),
                      obj["flux_err"].to_numpy(np.float64), cfg, object_id=object_id)
     grid = time_grid(mjd, detected, cfg)
-    mean = predict_grid(fit, grid, cfg)
+    return _row(fit, grid, predict_grid(fit, grid, cfg), cfg)
+
+
+def _row(fit, grid: np.ndarray, mean: np.ndarray, cfg: GPConfig) -> dict[str, Any]:
+    """An object's outputs from its fit (either engine), grid and predicted mean (L, P)."""
     if not np.all(np.isfinite(mean)):
         raise GPFitFailure("non_finite_prediction")
     X, s = normalise(mean, cfg)
     return {"X": X, "t_grid": grid - grid[0], "t0_mjd": grid[0], "flux_scale": s, "amp": fit.amp,
             "t_scale": fit.t_scale, "log_likelihood": fit.log_likelihood, "success": fit.success,
             "message": fit.message, "n_obs": fit.n_obs}
+
+
+def interpolate_objects(items: Sequence[tuple[int, pd.DataFrame]], cfg: GPConfig, *, progress: bool = False,
+                        desc: str = "GP") -> list[dict[str, Any] | GPFitFailure]:
+    """:func:`interpolate_object` for many objects at once with the batched engine (``gp.engine:
+    batched``): the same inputs, grid, prediction and normalisation, one fit for all objects.
+    Returns, in input order, the row dict or the :class:`GPFitFailure` that excludes the object."""
+    from .batched import PreparedObject, fit_and_predict
+
+    wl = np.asarray(cfg.passband_wavelengths, dtype=np.float64)
+    out: list[dict[str, Any] | GPFitFailure | None] = [None] * len(items)
+    todo, objs, grids = [], [], []
+    for k, (object_id, obj) in enumerate(items):
+        mjd = obj["mjd"].to_numpy(np.float64)
+        detected = obj["detected_bool"].to_numpy() if "detected_bool" in obj else None
+        try:
+            m, pb, flux, err, amp0 = prepare_object(mjd, obj["passband"].to_numpy(), obj["flux"].to_numpy(np.float64),
+                                                    obj["flux_err"].to_numpy(np.float64), cfg, object_id=object_id)
+        except GPFitFailure as exc:
+            out[k] = exc
+            continue
+        todo.append(k)
+        objs.append(PreparedObject(m, wl[pb], flux, err, amp0))
+        grids.append(time_grid(mjd, detected, cfg))
+    fits = fit_and_predict(objs, grids, cfg, device=cfg.device, progress=progress, desc=desc)
+    for k, grid, res in zip(todo, grids, fits):
+        try:
+            out[k] = res if isinstance(res, GPFitFailure) else _row(res[0], grid, res[1], cfg)
+        except GPFitFailure as exc:
+            out[k] = exc
+    return out
 
 
 def _target_column(meta: pd.DataFrame) -> str:
@@ -99,13 +134,19 @@ def interpolate_lightcurves(lc: pd.DataFrame, meta: pd.DataFrame, cfg: GPConfig,
 
     rows: list[dict[str, Any]] = []
     failures: list[dict[str, Any]] = []
-    it = tqdm(meta.itertuples(index=False), total=len(meta), desc=desc, mininterval=5.0, disable=not progress)
+    it = tqdm(meta.itertuples(index=False), total=len(meta), desc=desc, mininterval=5.0,
+              disable=not progress or cfg.engine == "batched")  # the batched engine has its own bar
     cols = list(meta.columns)
     i_id, i_z, i_ze, i_t = (cols.index(c) for c in ("object_id", "hostgal_photoz", "hostgal_photoz_err", tcol))
     with single_threaded_blas():
         t_start, cpu_start = time.perf_counter(), time.process_time()
-        for rec in it:
-            row, failure = _interpolate_one(rec, i_id, i_z, i_ze, i_t, bounds, lc, cfg)
+        batched = None
+        if cfg.engine == "batched":  # every object fitted at once; the loop below only collects
+            batched = interpolate_objects([(int(rec[i_id]), _object_rows(int(rec[i_id]), bounds, lc))
+                                           for rec in meta.itertuples(index=False)], cfg, progress=progress, desc=desc)
+        for k, rec in enumerate(it):
+            row, failure = _interpolate_one(rec, i_id, i_z, i_ze, i_t, bounds, lc, cfg,
+                                            None if batched is None else batched[k])
             if row is not None:
                 rows.append(row)
             if failure is not None:
@@ -124,17 +165,32 @@ def interpolate_lightcurves(lc: pd.DataFrame, meta: pd.DataFrame, cfg: GPConfig,
         "cpu_seconds": float(cpu),
         "objects_per_s": float(len(meta) / elapsed) if elapsed > 0 else float("nan"),
         "objects_per_cpu_s": float(len(meta) / cpu) if cpu > 0 else float("nan"),
+        "engine": cfg.engine,
+        "device": _device_used(cfg),
     }
     return arrays, fails, summary
 
 
-def _interpolate_one(rec, i_id, i_z, i_ze, i_t, bounds, lc, cfg):
-    """(row or None, failure or None) for one metadata record."""
-    oid = int(rec[i_id])
+def _device_used(cfg: GPConfig) -> str:
+    if cfg.engine == "george":
+        return "cpu"
+    from .batched import resolve_device
+
+    return resolve_device(cfg.device)
+
+
+def _object_rows(oid, bounds, lc):
     se = bounds.get(oid)
-    obj = lc.iloc[se[0]:se[1]] if se else lc.iloc[0:0]
+    return lc.iloc[se[0]:se[1]] if se else lc.iloc[0:0]
+
+
+def _interpolate_one(rec, i_id, i_z, i_ze, i_t, bounds, lc, cfg, result=None):
+    """(row or None, failure or None) for one metadata record (``result``: its batched outcome)."""
+    oid = int(rec[i_id])
     try:
-        r = interpolate_object(oid, obj, cfg)
+        r = interpolate_object(oid, _object_rows(oid, bounds, lc), cfg) if result is None else result
+        if isinstance(r, GPFitFailure):
+            raise r
     except GPFitFailure as exc:
         log.warning("GP object %d excluded: %s", oid, exc)
         return None, {"object_id": oid, "reason": str(exc), "action": "excluded"}

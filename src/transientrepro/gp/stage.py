@@ -67,9 +67,9 @@ def run_chunk(metadata_path, lightcurves_path, chunk: int, gp_section: Mapping[s
     save_npz(out_npz, **arrays)
     write_csv(fails, out_failures)
     write_json(summary, out_summary)
-    log.info("chunk %s: %d interpolated, %d failed (%d excluded, %d fallback), %.1f objects/s",
+    log.info("chunk %s: %d interpolated, %d failed (%d excluded, %d fallback), %.1f objects/s (engine %s on %s)",
              chunk, summary["n_objects"], summary["n_failed"], summary["n_excluded"], summary["n_fallback"],
-             summary["objects_per_s"])
+             summary["objects_per_s"], summary["engine"], summary["device"])
     return summary
 
 
@@ -100,6 +100,8 @@ def run_gather(npz_paths: Sequence, failure_paths: Sequence, summary_paths: Sequ
         "objects_per_s_note": ("per job (one core each): objects attempted / sum of the chunks' wall-clock fitting "
                                "seconds; objects_per_cpu_s uses process CPU time (insensitive to machine load)"),
         "ms_per_object": 1000 * seconds / n_input if n_input else float("nan"),
+        "engine": str(merged.get("attr_engine", "george")),
+        "devices": sorted({str(c.get("device", "cpu")) for c in chunks}),
         "normalisation": str(merged["attr_normalisation"]),
         "time_grid": str(merged["attr_time_grid"]),
         "n_points": int(merged["attr_n_points"]),
