@@ -162,7 +162,11 @@ def download_workflow(workdir: Path, all_input: str, config: dict) -> Path:
     """A minimal workflow in ``workdir``: the repository's schema, common.smk and download.smk (no
     other stage is needed), ``rule all`` on ``all_input`` (a Python expression), and ``config``
     written to ``cfg.yaml``. Returns the config path (run with ``--configfile cfg.yaml``)."""
-    (workdir / "Snakefile").write_text(
+    src = str(REPO / "src")
+    (workdir / "Snakefile").write_text(  # this checkout's package, for the Snakefile and the rules' scripts
+        "import os, sys\n"
+        f"sys.path.insert(0, {src!r})\n"
+        f"os.environ['PYTHONPATH'] = os.pathsep.join([{src!r}, os.environ.get('PYTHONPATH', '')])\n"
         "from snakemake.utils import validate\n"
         f"validate(config, {str(REPO / 'config' / 'schema.yaml')!r})\n"
         f"include: {str(REPO / 'workflow' / 'rules' / 'common.smk')!r}\n"

@@ -398,6 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep each size's scratch directory")
     ap.add_argument("--report-only", action="store_true", help="rebuild the table/figure from rows.jsonl")
     args = ap.parse_args(argv)
+    args.work, args.out = args.work.resolve(), args.out.resolve()
     args.out.mkdir(parents=True, exist_ok=True)
     rows_path = args.out / "rows.jsonl"
 

@@ -160,7 +160,7 @@ def run_chunk(plan: pd.DataFrame, objects: pd.DataFrame, out_dir: str | os.PathL
     """
     from .plan import season_mask
 
-    t0 = time.monotonic()
+    t0, started_at = time.monotonic(), time.time()
     out_dir = Path(out_dir)
     frame_dir = Path(frame_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -223,7 +223,7 @@ def run_chunk(plan: pd.DataFrame, objects: pd.DataFrame, out_dir: str | os.PathL
     bar.close()
     summary = finalize_chunk(journal, out_dir, stamp_size=stamp_size, chunk=chunk, frames_planned=len(frames))
     summary.update(frames_fetched=fetched, frames_reused_on_disk=reused, frames_done_before_resume=resumed_frames,
-                   wall_s=round(time.monotonic() - t0, 2))
+                   wall_s=round(time.monotonic() - t0, 2), started_at=started_at, finished_at=time.time())
     write_json(summary, out_dir / "summary.json")
     journal.clear()
     log.info("chunk %s: %d frames (%d fetched now, %d done before a resume, %d bad), %d stamps kept",
