@@ -17,10 +17,10 @@ Sources (public, no account needed):
   (``https://data.sdss.org/sas/dr9/env/PHOTO_RESOLVE/window_flist.fits``; HDU1 table with RUN, RERUN,
   CAMCOL, FIELD, RA, DEC of the field centre, SCORE, ...).
 
-Coverage rule (simple and documented): a field may cover an object when the angular distance from
-the field centre is below :data:`FIELD_HALF_DIAGONAL_DEG` (half the diagonal of a 2048x1489 frame
-at 0.396"/pix, ~8.3'), then the frame's own WCS decides: the object must fall inside the image with
-the whole stamp on it (``Cutout2D(mode="strict")``); otherwise that (object, frame) pair is skipped.
+Which frames to fetch is decided before any download by :mod:`.plan` (dates, seasons, the frame
+geometry, overlapping fields); :mod:`.chunks` streams them in parallel chunk jobs.  A frame's own WCS
+then decides each stamp: the object must fall inside the image with the whole stamp on it
+(``Cutout2D(mode="strict")``); otherwise that (object, frame) pair gives no stamp.
 
 Checksums: the SAS publishes no per-file checksum for frames or for ``master_data.txt`` that we
 could find.  A frame is therefore accepted only if (1) the HTTP byte count equals Content-Length,
