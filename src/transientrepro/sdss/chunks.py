@@ -173,6 +173,7 @@ def run_chunk(plan: pd.DataFrame, objects: pd.DataFrame, out_dir: str | os.PathL
     if missing:
         raise ArchiveError(f"chunk {chunk}: plan names object(s) {missing[:5]} absent from the master table")
     fetched = reused = 0
+    n_bad = sum(r["status"] == "bad" for r in journal.records)
     todo = [f for f in frames if frame_key(f[0][0], f[0][2], f[0][3], f[0][4]) not in done]
     bar = tqdm(todo, desc=f"SDSS chunk {chunk}", mininterval=10.0, file=sys.stderr, disable=not progress)
     for (run, rerun, camcol, fld, band), cids in bar:
@@ -215,7 +216,7 @@ def run_chunk(plan: pd.DataFrame, objects: pd.DataFrame, out_dir: str | os.PathL
         if not keep_frames and dest.exists():
             dest.unlink()
         n_done = len(journal.records)
-        n_bad = sum(r["status"] == "bad" for r in journal.records)
+        n_bad += rec["status"] == "bad"
         if n_done >= min_frames_for_bad_check and n_bad > max_bad_fraction * n_done:
             raise ChunkError(f"chunk {chunk}: {n_bad} of {n_done} frames bad (> max_bad_fraction "
                              f"{max_bad_fraction}); last: {key}: {rec['reason']}. Something systematic is wrong "
@@ -308,7 +309,7 @@ def gather_chunks(chunk_dirs: Sequence[str | os.PathLike], objects: pd.DataFrame
     if dup.any():
         ex = meta[dup].iloc[0]
         raise ArchiveError(f"object {int(ex['cid'])} has two {ex['band']} stamps from run {int(ex['run'])} camcol "
-                           f"{int(ex['camcol'])} in different chunks (chunks must group whole run/camcols)")
+                           f"{int(ex['camcol'])} in different chunks (a plan keeps one field per object, run and camcol)")
     groups = {int(cid): g for cid, g in meta.groupby("cid", sort=True)}
 
     def per_object():

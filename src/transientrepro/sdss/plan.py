@@ -30,8 +30,9 @@ the frame (along the scan within half a frame, 1489 rows, of the field centre; a
 (the same exposure): the plan keeps only the field whose centre is nearest along the scan, so each
 (object, band, epoch) is cut once.
 
-Chunks: the plan's frames are grouped by (run, camcol), and the groups are dealt to ``n_chunks``
-chunk jobs, largest first onto the least-loaded chunk (deterministic).  A chunk job
+Chunks: the plan's frames are grouped by (run, camcol), cut into runs of consecutive fields where a
+run/camcol holds more than a quarter of a chunk's share, and dealt to ``n_chunks`` chunk jobs, largest
+first onto the least-loaded chunk (deterministic, balanced to within one unit).  A chunk job
 (:mod:`.chunks`) downloads its frames one at a time.
 """
 from __future__ import annotations
@@ -224,21 +225,35 @@ def match_fields(objects: pd.DataFrame, fields: pd.DataFrame, *, radius_deg: flo
 
 
 # --- the plan ---------------------------------------------------------------------------------------
-def assign_chunks(frames: pd.DataFrame, n_chunks: int) -> pd.Series:
-    """Chunk number of each (run, camcol) group: largest groups first onto the least-loaded chunk."""
+def assign_chunks(plan: pd.DataFrame, n_chunks: int) -> pd.Series:
+    """Chunk number of each plan row.
+
+    Units of work are runs of consecutive fields of one (run, camcol), cut so that a unit holds at
+    most a quarter of a chunk's share of the frames (a whole run/camcol when that is small enough; the
+    bands of a field always stay together); units are dealt largest first onto the least-loaded chunk.
+    Deterministic.
+    """
     if n_chunks < 1:
         raise ValueError(f"sdss.archive.n_chunks must be >= 1, got {n_chunks}")
-    sizes = frames.groupby(["run", "camcol"]).size().reset_index(name="n")
-    sizes = sizes.sort_values(["n", "run", "camcol"], ascending=[False, True, True], kind="mergesort")
+    per_field = (plan.groupby(["run", "camcol", "field"])["band"].nunique().rename("n").reset_index()
+                 .sort_values(["run", "camcol", "field"], kind="mergesort"))
+    cap = max(1, math.ceil(int(per_field["n"].sum()) / n_chunks / 4))
+    before = per_field.groupby(["run", "camcol"])["n"].cumsum() - per_field["n"]
+    per_field["block"] = (before // cap).astype(np.int64)
+    units = per_field.groupby(["run", "camcol", "block"])["n"].sum().reset_index()
+    units = units.sort_values(["n", "run", "camcol", "block"], ascending=[False, True, True, True], kind="mergesort")
     heap = [(0, c) for c in range(n_chunks)]
     heapq.heapify(heap)
     chunk_of = {}
-    for run, camcol, n in sizes[["run", "camcol", "n"]].itertuples(index=False):
+    for run, camcol, block, n in units[["run", "camcol", "block", "n"]].itertuples(index=False):
         load, c = heapq.heappop(heap)
-        chunk_of[(int(run), int(camcol))] = c
+        chunk_of[(int(run), int(camcol), int(block))] = c
         heapq.heappush(heap, (load + int(n), c))
-    return pd.Series([chunk_of[(int(r), int(c))] for r, c in zip(frames["run"], frames["camcol"])],
-                     index=frames.index, dtype=np.int64)
+    block_of = per_field.set_index(["run", "camcol", "field"])["block"]
+    keys = pd.MultiIndex.from_arrays([plan["run"], plan["camcol"], plan["field"]])
+    blocks = block_of.reindex(keys).to_numpy()
+    return pd.Series([chunk_of[(int(r), int(c), int(b))] for r, c, b in zip(plan["run"], plan["camcol"], blocks)],
+                     index=plan.index, dtype=np.int64)
 
 
 def build_plan(objects: pd.DataFrame, fields: pd.DataFrame, *, bands: Sequence[str] = BANDS, rerun: str = "301",
