@@ -424,3 +424,20 @@ def test_plan_target_and_parallel_chunk_jobs_via_snakemake(tmp_path):
     s = ingest(res / "catalog.csv", res / "stamps", res / "lightcurves.csv", *outs, progress=False)
     assert s["n_objects"] == 2 and s["n_images"] == 16
     assert (tmp_path / "benchmarks" / "download" / "sdss_frames_chunk_1.tsv").exists()
+
+
+def test_run_list_read_by_content_and_downloaded_resumably(tmp_path):
+    """The run list is validated while still named .<name>.part: FITS is recognised by content."""
+    hdu = fits.BinTableHDU.from_columns([fits.Column("RUN", "I", array=[5866]), fits.Column("MJD", "J", array=[53704])])
+    buf = io.BytesIO()
+    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(buf)
+    with local_server() as srv:
+        url = srv.add("/photoRunAll-dr10.fits", buf.getvalue(), ranges=True, reset_after=3000, resets=1)
+        out = dl.download(url, tmp_path / "photoRunAll-dr10.fits", timeout=5, retries=1, backoff=0, progress=False,
+                          validate=pl.read_run_list)
+    rl = pl.read_run_list(out)
+    assert rl["run"].tolist() == [5866] and rl["mjd"].tolist() == [53704]
+    bad = tmp_path / "runs.csv"
+    bad.write_text("run,camcol\n1,1\n")
+    with pytest.raises(ar.ArchiveError, match="needs columns run and mjd"):
+        pl.read_run_list(bad)

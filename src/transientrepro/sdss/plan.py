@@ -66,7 +66,9 @@ class PlanError(ArchiveError):
 def read_run_list(path: str | os.PathLike) -> pd.DataFrame:
     """run [, rerun], mjd [, mjd_ref, field_ref] from ``photoRunAll-drN.fits`` (HDU1) or a CSV."""
     path = Path(path)
-    if path.suffix.lower() in (".fits", ".fit", ".fz"):
+    with open(path, "rb") as f:
+        is_fits = f.read(9) == b"SIMPLE  ="  # by content: a download in progress is named .<name>.part
+    if is_fits:
         from astropy.io import fits
 
         try:
