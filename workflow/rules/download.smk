@@ -128,7 +128,6 @@ if config["sdss"]["source"] == "sdss":
         params:
             archive=_SDSS_ARCH,
             frame_dir=f"{_SDSS_ARCHIVE_DIR}/frames",
-            seed=config["seed"],
         wildcard_constraints:
             chunk=r"\d+",
         log:
