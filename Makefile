@@ -10,7 +10,7 @@ export PYTHONHASHSEED := 0
 # Rule shell commands (papermill, ...) find the venv's tools first.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup run test test-unit slurm-test slurm-up slurm-down lint bench clean help
+.PHONY: setup run test test-unit slurm-test slurm-up slurm-down lint bench bench-scale sdss-plan-estimate clean help
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -49,6 +49,12 @@ lint: $(STAMP)  ## snakemake --lint
 
 bench: $(STAMP)  ## speed benchmarks (prints figures)
 	$(BIN)/python -m transientrepro.bench
+
+bench-scale: $(STAMP)  ## time + peak memory per stage at growing data sizes (~1 h; results/bench/scale/)
+	nice -n 10 $(BIN)/python -m transientrepro.bench.scale --cores $(CORES)
+
+sdss-plan-estimate: $(STAMP)  ## frames, TB and hours of the full SDSS download (Stripe 82 geometry, no download)
+	$(BIN)/python -m transientrepro.sdss.plan --objects 10258 --coverages 60 80
 
 clean:  ## remove generated outputs (keeps .venv)
 	rm -rf results figures resources logs benchmarks .snakemake

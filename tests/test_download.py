@@ -272,3 +272,93 @@ def test_download_plasticc_rule_via_snakemake(tmp_path):
     for n in wanted:
         assert (tmp_path / "resources" / "plasticc" / n).read_bytes() == files[n]
     assert (tmp_path / "logs" / "download" / "plasticc_plasticc_test_lightcurves_11.log").exists()
+
+
+# --- resuming broken transfers (HTTP Range) -------------------------------------------------------
+def _offsets(srv, path):
+    """Byte offsets the client asked for, request by request (0 = no Range header)."""
+    return [int(r[6:].split("-")[0]) if r else 0 for p, r in srv.headers if p == path]
+
+
+def test_reset_mid_file_is_resumed_with_range(tmp_path):
+    data = bytes(range(256)) * 4000  # 1,024,000 bytes
+    with local_server() as srv:
+        url = srv.add("/big.csv.gz", data, ranges=True, reset_after=300_000, resets=2)
+        out = dl.download(url, tmp_path / "big.csv.gz", checksum=f"md5:{md5(data)}", size=len(data), **dict(FAST, retries=3))
+        offsets = _offsets(srv, "/big.csv.gz")
+    assert out.read_bytes() == data
+    assert len(offsets) == 3 and offsets[0] == 0
+    # each retry continues where the broken transfer stopped: offsets grow, nothing before them is fetched again
+    assert 0 < offsets[1] < offsets[2] < len(data)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.csv.gz"]  # no partial file left
+
+
+def test_server_ignoring_range_means_a_clean_restart(tmp_path):
+    data = b"0123456789abcdef" * 40_000
+    with local_server() as srv:
+        url = srv.add("/norange.bin", data, ranges=False, reset_after=200_000, resets=1)
+        out = dl.download(url, tmp_path / "norange.bin", checksum=f"md5:{md5(data)}", **FAST)
+        offsets = _offsets(srv, "/norange.bin")
+    assert offsets[0] == 0 and offsets[1] > 0  # the client asked to resume ...
+    assert out.read_bytes() == data  # ... the 200 answer was written from byte 0, not appended
+    assert [p.name for p in tmp_path.iterdir()] == ["norange.bin"]
+
+
+def test_partial_file_kept_and_resumed_by_the_next_call(tmp_path):
+    data = bytes(range(251)) * 2000
+    dest = tmp_path / "plasticc_test_lightcurves_01.csv.gz"
+    with local_server() as srv:
+        url = srv.add("/f.csv.gz", data, ranges=True, reset_after=150_000, resets=1)
+        with pytest.raises(dl.DownloadError):
+            dl.download(url, dest, checksum=f"md5:{md5(data)}", timeout=5.0, retries=0, backoff=0.0, progress=False,
+                        keep_partial=True)
+        part = dl.partial_path(dest)
+        assert part.exists() and 0 < part.stat().st_size < len(data) and not dest.exists()
+        kept = part.stat().st_size
+        dl.download(url, dest, checksum=f"md5:{md5(data)}", timeout=5.0, retries=0, backoff=0.0, progress=False,
+                    keep_partial=True)
+        offsets = _offsets(srv, "/f.csv.gz")
+    assert offsets == [0, kept]
+    assert dest.read_bytes() == data
+    assert sorted(p.name for p in tmp_path.iterdir()) == [dest.name]
+
+
+def test_changed_file_is_not_spliced(tmp_path):
+    """A partial file of an older version: If-Range (ETag) gets the whole new file; without a validator
+    the spliced result fails the checksum and is fetched once more from byte 0."""
+    old, new = b"A" * 300_000, b"B" * 300_000
+    dest = tmp_path / "f.bin"
+    with local_server() as srv:
+        url = srv.add("/f.bin", old, ranges=True, reset_after=100_000, resets=1)
+        with pytest.raises(dl.DownloadError):
+            dl.download(url, dest, timeout=5.0, retries=0, backoff=0.0, progress=False, keep_partial=True)
+        srv.add("/f.bin", new, ranges=True)
+        dl.download(url, dest, checksum=f"md5:{md5(new)}", timeout=5.0, retries=0, backoff=0.0, progress=False,
+                    keep_partial=True)
+        assert dest.read_bytes() == new and _offsets(srv, "/f.bin")[-1] > 0  # asked to resume, got 200 (ETag changed)
+        # the same without a recorded validator: a 206 splice, caught by the md5, then a clean download
+        srv.add("/g.bin", old, ranges=True, reset_after=100_000, resets=1)
+        gdest = tmp_path / "g.bin"
+        with pytest.raises(dl.DownloadError):
+            dl.download(srv.base + "/g.bin", gdest, timeout=5.0, retries=0, backoff=0.0, progress=False, keep_partial=True)
+        meta = dl.partial_path(gdest).with_name(dl.partial_path(gdest).name + ".json")
+        meta.write_text(json.dumps({"url": srv.base + "/g.bin"}))
+        srv.add("/g.bin", new, ranges=True)
+        dl.download(srv.base + "/g.bin", gdest, checksum=f"md5:{md5(new)}", timeout=5.0, retries=0, backoff=0.0,
+                    progress=False, keep_partial=True)
+        g_offsets = _offsets(srv, "/g.bin")
+    assert gdest.read_bytes() == new
+    assert g_offsets[-2] > 0 and g_offsets[-1] == 0  # resumed (spliced, rejected), then from byte 0
+
+
+def test_zenodo_file_reset_midway_resumes(tmp_path):
+    files = plasticc_like_files()
+    name = "plasticc_train_lightcurves.csv.gz"
+    with local_server() as srv:
+        serve_zenodo(srv, files)
+        path = f"/api/records/{RECORD}/files/{name}/content"
+        srv.add(path, files[name], ranges=True, reset_after=len(files[name]) // 3, resets=1)
+        out = dl.download_zenodo_files([name], tmp_path, api_url=srv.base + "/api/records/{record_id}", **FAST)
+        offsets = _offsets(srv, path)
+    assert out[0].read_bytes() == files[name]
+    assert offsets[0] == 0 and offsets[1] > 0

@@ -243,13 +243,17 @@ def test_frame_mjd_from_date_obs_taihms():
         4537928038.58 / 86400, abs=2e-5)  # the two forms of a real frame header agree
 
 
-def test_candidate_fields_footprint():
+def test_plan_footprint_and_date_filter():
+    from transientrepro.sdss import plan as pl
+
     objs = pd.DataFrame(OBJECTS)
     fields = pd.DataFrame(dict(run=[5866, 6281, 5866], rerun=["301"] * 3, camcol=[2, 2, 5], field=[101, 101, 400],
                                ra=[RA0, RA0, 10.0], dec=[DEC0, DEC0, -1.0], mjd=[53704.2, 54010.1, 53704.2]))
-    pairs = ar.candidate_fields(objs, fields)
-    assert sorted(set(pairs.cid)) == [679, 680, 700] and set(pairs.run) == {5866, 6281}
-    assert ar.candidate_fields(objs, fields, mjd_range=[53600, 53800]).run.unique().tolist() == [5866]
+    plan, stats = pl.build_plan(objs, fields, bands=["r"])
+    assert sorted(set(plan.object)) == [679, 680, 700] and set(plan.run) == {5866, 6281}
+    plan2, stats2 = pl.build_plan(objs, fields, bands=["r"], mjd_range=[53600, 53800])
+    assert plan2.run.unique().tolist() == [5866]
+    assert stats2["frames"] == 1 and stats2["frames_all_dates"] == 2 and stats2["objects_without_frames"] == 1
 
 
 # --- end to end against the local server ------------------------------------------------------------
@@ -303,17 +307,23 @@ def test_sdss_download_end_to_end(tmp_path):
     assert pd.read_parquet(outs[0])["CID"].tolist() == [679, 680]
 
 
-def test_sdss_missing_frame_is_a_clear_404(tmp_path):
+def test_sdss_missing_frame_is_skipped_and_reported(tmp_path):
     res = tmp_path / "sdss"
     with local_server() as srv:
         cfg = serve_sdss(srv, bands="g")
-        cfg["bands"] = ["g", "z"]  # z frames are not served
+        cfg["bands"] = ["g", "z"]  # z frames are not served: HTTP 404
         master = _get(srv, "/sas/dr10/boss/papers/supernova/master_data.txt", res / "archive" / "master_data.txt")
         flist = _get(srv, "/sas/dr9/env/PHOTO_RESOLVE/window_flist.fits", res / "archive" / "window_flist.fits")
-        with pytest.raises(dl.HTTPDownloadError, match=r"HTTP 404 .*frame-z-005866-2-0101\.fits\.bz2"):
-            ar.download_sdss_dataset(res, master_path=master, smp_path=None, window_flist=flist, frame_list=None,
-                                     frame_dir=res / "archive" / "frames", cfg=cfg, progress=False)
-    assert not (res / "catalog.csv").exists()
+        summary = ar.download_sdss_dataset(res, master_path=master, smp_path=None, window_flist=flist, frame_list=None,
+                                           frame_dir=res / "archive" / "frames", cfg=cfg, progress=False)
+        z_requests = [r for r in srv.requests if "frame-z-" in r]
+    assert summary["frames_bad"] == 2 and summary["frames_ok"] == 2
+    names = sorted(b["frame"] for b in summary["bad_frames"])
+    assert names == ["frame-z-005866-2-0101", "frame-z-006281-2-0101"]
+    assert all("HTTP 404" in b["reason"] for b in summary["bad_frames"])
+    assert len(z_requests) == 2  # a 404 is not retried
+    st = sf.read_stamps(sf.stamp_path(res / "stamps", 679))
+    assert st.band.tolist() == [2, 2]  # g at both epochs; the bad z frames left no stamp
     assert not list((res / "archive" / "frames").rglob("frame-z-*"))
 
 
@@ -331,7 +341,7 @@ def test_sdss_corrupt_frame_rejected_before_move(tmp_path):
 def test_frame_list_csv_instead_of_window_flist(tmp_path):
     res = tmp_path / "sdss"
     fl = tmp_path / "frames.csv"
-    fl.write_text(f"cid,run,camcol,field\n679,{EPOCHS[0][0]},{CAMCOL},{FIELD}\n")
+    fl.write_text(f"cid,run,camcol,field,mjd\n679,{EPOCHS[0][0]},{CAMCOL},{FIELD},{EPOCHS[0][1]}\n")
     with local_server() as srv:
         cfg = serve_sdss(srv, bands="r")
         master = _get(srv, "/sas/dr10/boss/papers/supernova/master_data.txt", res / "master_data.txt")
@@ -340,6 +350,13 @@ def test_frame_list_csv_instead_of_window_flist(tmp_path):
     assert summary["frames"] == 1 and summary["objects_written"] == 1
     st = sf.read_stamps(sf.stamp_path(res / "stamps", 679))
     assert st.images.shape == (1, 32, 32) and st.band.tolist() == [3]
+    undated = tmp_path / "undated.csv"
+    undated.write_text(f"cid,run,camcol,field\n679,{EPOCHS[0][0]},{CAMCOL},{FIELD}\n")
+    from transientrepro.sdss.plan import PlanError
+
+    with pytest.raises(PlanError, match="no observation date for 1 of 1 fields.*run 5866.*Refusing to plan"):
+        ar.download_sdss_dataset(res, master_path=res / "master_data.txt", smp_path=None, window_flist=None,
+                                 frame_list=undated, frame_dir=res / "frames2", cfg=cfg, progress=False)
     bad = tmp_path / "bad.csv"
     bad.write_text("run,camcol\n1,1\n")
     with pytest.raises(ar.ArchiveError, match=r"lacks column\(s\) \['field'\]"):
@@ -355,7 +372,8 @@ def test_smp_parse_errors():
 
 @pytest.mark.slow
 def test_download_sdss_rules_via_snakemake(tmp_path):
-    """download_sdss_file (x3) + download_sdss through Snakemake against the local server."""
+    """download_sdss_file (x3) + sdss_plan + sdss_frames_chunk (x n_chunks) + sdss_frames_gather through
+    Snakemake against the local server."""
     import yaml
 
     repo = Path(__file__).resolve().parents[1]
@@ -377,8 +395,9 @@ def test_download_sdss_rules_via_snakemake(tmp_path):
     import json
 
     summary = json.loads((res / "archive" / "download_summary.json").read_text())
-    assert summary["frames"] == 4 and summary["objects_written"] == 2
-    assert (tmp_path / "benchmarks" / "download" / "sdss_frames.tsv").exists()
+    assert summary["frames_done"] == 4 and summary["objects_written"] == 2
+    assert summary["chunks"] == cfg["sdss"]["archive"]["n_chunks"]  # some chunks are empty: still fine
+    assert (tmp_path / "benchmarks" / "download" / "sdss_frames_gather.tsv").exists()
 
 
 def test_test_frames_carry_consistent_time_keywords():

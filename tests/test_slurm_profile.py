@@ -132,4 +132,7 @@ def test_download_rules_are_local(workflow_rules):
     downloads = {n for n in rules if n.startswith("download")}
     assert downloads, "no download rules found"
     assert downloads <= local, f"download rules not in localrules: {sorted(downloads - local)}"
-    assert {"all", "figures"} <= local
+    assert {"all", "figures", "sdss_plan"} <= local
+    # the SDSS frame chunks are separate cluster jobs (like the GP chunks) unless sdss.archive.chunks_local
+    assert "sdss_frames_chunk" in rules and "sdss_frames_chunk" not in local
+    assert rules["sdss_frames_chunk"].resources["mem_mb"] and "runtime" in rules["sdss_frames_chunk"].resources

@@ -28,6 +28,13 @@ def test_paper_dag_dry_run(repo_copy: Path):
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     out = res.stdout + res.stderr
     assert "download_plasticc" in out and "simulate_plasticc" not in out
+    # the SDSS frames: a plan, then n_chunks parallel chunk jobs, then one gather (no single download job)
+    paper = yaml.safe_load((repo_copy / "config" / "paper.yaml").read_text())
+    counts = {ln.split()[0]: int(ln.split()[1]) for ln in out.splitlines()
+              if len(ln.split()) == 2 and ln.split()[1].isdigit()}
+    assert counts.get("sdss_plan") == 1 and counts.get("sdss_frames_gather") == 1
+    assert counts.get("sdss_frames_chunk") == paper["sdss"]["archive"]["n_chunks"] > 1
+    assert "download_sdss " not in out and "sdss_simulate" not in out
 
 
 def test_lint_is_clean():

@@ -1,9 +1,8 @@
 """Verified downloads: a streaming HTTP(S) GET with timeouts, bounded retries, a progress bar,
 size and checksum checks BEFORE the file is moved into place, and the PLAsTiCC Zenodo record.
 
-Only the standard library (``urllib``) and tqdm are used.  Every download goes to a temporary file
-next to the destination (:func:`transientrepro.io.atomic_path`) and is renamed onto the final path
-only after
+Only the standard library (``urllib``) and tqdm are used.  Every download goes to a partial file
+next to the destination (``.<name>.part``) and is renamed onto the final path only after
 
 1. the number of bytes received equals the server's ``Content-Length`` (a truncated transfer is
    an error naming the URL and both byte counts),
@@ -12,6 +11,19 @@ only after
 
 A failure of any check raises a :class:`DownloadError` subclass (a ``ValueError``) naming the file,
 the URL and what differed, and leaves nothing behind.
+
+Resuming (HTTP ``Range``, RFC 9110 §14): the bytes received so far live in a partial file
+``.<name>.part`` next to the destination.  A transfer that breaks (connection reset, timeout, a
+short read against ``Content-Length``) is retried with ``Range: bytes=<received>-`` (and
+``If-Range`` with the first answer's ``ETag``/``Last-Modified``, so a file that changed on the
+server is fetched whole again).  A ``206 Partial Content`` answer whose ``Content-Range`` starts at
+the received byte count is appended; a ``200 OK`` (the server ignores ``Range``, or the file
+changed) or a ``416`` restarts cleanly from byte 0.  Size, checksum and format are verified on the
+complete file as before; a checksum mismatch of a *resumed* file is retried once from scratch
+before it is reported.  With ``keep_partial=True`` a transfer that still fails after its retries
+keeps the partial file (and a small ``.part.json`` naming its URL and validators), so the next
+call, e.g. Snakemake re-running the job, resumes it instead of starting again; otherwise nothing
+is left behind.
 
 Zenodo record 2539456 (PLAsTiCC unblinded, Kessler et al. 2019): the REST API
 ``https://zenodo.org/api/records/2539456`` lists every file as
@@ -38,8 +50,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from tqdm import tqdm
-
-from transientrepro.io import atomic_path
 
 log = logging.getLogger("transientrepro.download")
 
@@ -135,8 +145,9 @@ def verify_file(path: str | os.PathLike, checksum: str | None = None, size: int 
 
 
 # --- HTTP ------------------------------------------------------------------------------------------
-def _open(url: str, timeout: float) -> http.client.HTTPResponse:
-    req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"})
+def _open(url: str, timeout: float, headers: Mapping[str, str] | None = None) -> http.client.HTTPResponse:
+    hdrs = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity", **(headers or {})}
+    req = urllib.request.Request(url, headers=hdrs)
     return urllib.request.urlopen(req, timeout=timeout)  # noqa: S310 (URL comes from the config)
 
 
@@ -172,25 +183,137 @@ def _with_retries(func: Callable[[], Any], url: str, retries: int, backoff: floa
             attempt += 1
 
 
-def _stream_to(url: str, tmp: Path, timeout: float, progress: bool, desc: str) -> int:
-    """GET ``url`` into ``tmp``; return bytes written. Raise on a short read vs Content-Length."""
-    received = 0
-    with _open(url, timeout) as resp:
+def partial_path(dest: str | os.PathLike) -> Path:
+    """Where the bytes of an unfinished download of ``dest`` are kept (``.<name>.part``)."""
+    dest = Path(dest)
+    return dest.with_name(f".{dest.name}.part")
+
+
+def _part_meta_path(part: Path) -> Path:
+    return part.with_name(part.name + ".json")
+
+
+@dataclass
+class _Transfer:
+    """State of one file's transfer across attempts (and, with keep_partial, across calls)."""
+
+    url: str
+    part: Path
+    etag: str | None = None
+    last_modified: str | None = None
+    total: int | None = None
+    resumed_bytes: int = 0  # bytes not fetched again thanks to Range requests
+    restarts: int = 0  # times a Range request was answered with the whole file
+
+    def load(self) -> None:
+        """Adopt a partial file left by an earlier call for the same URL; drop any other."""
+        meta_path = _part_meta_path(self.part)
+        if not self.part.exists():
+            meta_path.unlink(missing_ok=True)
+            return
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, ValueError):
+            meta = None
+        if not meta or meta.get("url") != self.url:
+            log.info("discarding partial file %s (no record of its source or another URL)", self.part)
+            self.part.unlink(missing_ok=True)
+            meta_path.unlink(missing_ok=True)
+            return
+        self.etag, self.last_modified, self.total = meta.get("etag"), meta.get("last_modified"), meta.get("total")
+        log.info("resuming %s from byte %d (partial file %s)", self.url, self.part.stat().st_size, self.part)
+
+    def save(self) -> None:
+        meta = {"url": self.url, "etag": self.etag, "last_modified": self.last_modified, "total": self.total}
+        _part_meta_path(self.part).write_text(json.dumps(meta))
+
+    def discard(self) -> None:
+        self.part.unlink(missing_ok=True)
+        _part_meta_path(self.part).unlink(missing_ok=True)
+        self.etag = self.last_modified = self.total = None
+
+    def received(self) -> int:
+        return self.part.stat().st_size if self.part.exists() else 0
+
+
+def _content_range(value: str | None) -> tuple[int, int, int | None] | None:
+    """``bytes START-END/TOTAL`` -> (start, end, total or None); None if absent or malformed."""
+    if not value or not value.strip().lower().startswith("bytes "):
+        return None
+    try:
+        span, total = value.strip()[6:].split("/", 1)
+        start, end = span.split("-", 1)
+        return int(start), int(end), (None if total.strip() == "*" else int(total))
+    except ValueError:
+        return None
+
+
+def _stream_to(tr: _Transfer, timeout: float, progress: bool, desc: str) -> int:
+    """GET (or resume with a Range request) ``tr.url`` into ``tr.part``; return the file's size.
+
+    Raise :class:`TruncatedDownloadError` on a short read (the bytes received stay in the partial
+    file for the next attempt).
+    """
+    offset = tr.received()
+    headers: dict[str, str] = {}
+    if offset > 0:
+        headers["Range"] = f"bytes={offset}-"
+        validator = tr.etag or tr.last_modified
+        if validator:
+            headers["If-Range"] = validator
+    try:
+        resp = _open(tr.url, timeout, headers)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 416 and offset > 0:  # range not satisfiable: the partial file is no use
+            log.warning("%s: server refused Range from byte %d (HTTP 416); restarting from byte 0", tr.url, offset)
+            tr.discard()
+            tr.restarts += 1
+            raise TruncatedDownloadError(f"{tr.url}: HTTP 416 for a Range request; restarting") from exc
+        raise
+    with resp:
+        status = getattr(resp, "status", 200)
         length = resp.headers.get("Content-Length")
-        expected = int(length) if length is not None and length.strip().isdigit() else None
-        bar = tqdm(total=expected, unit="B", unit_scale=True, unit_divisor=1024, desc=desc,
+        body_len = int(length) if length is not None and length.strip().isdigit() else None
+        mode = "wb"
+        if offset > 0 and status == 206:
+            cr = _content_range(resp.headers.get("Content-Range"))
+            if cr is None or cr[0] != offset:
+                raise TruncatedDownloadError(
+                    f"{tr.url}: asked for bytes {offset}- but the server sent Content-Range "
+                    f"{resp.headers.get('Content-Range')!r}; restarting")
+            if cr[2] is not None:
+                if tr.total is not None and cr[2] != tr.total:
+                    tr.discard()
+                    raise TruncatedDownloadError(f"{tr.url}: size changed from {tr.total} to {cr[2]} bytes; restarting")
+                tr.total = cr[2]
+            mode = "ab"
+            tr.resumed_bytes += offset
+            log.info("%s: resumed at byte %d of %s", tr.url, offset, tr.total)
+        else:
+            if offset > 0:  # 200: the server ignored Range (or the file changed): clean restart
+                log.warning("%s: server answered %d to a Range request (no resume support, or the file changed); "
+                            "restarting from byte 0", tr.url, status)
+                tr.restarts += 1
+            offset = 0
+            tr.total = body_len
+            tr.etag = resp.headers.get("ETag")
+            tr.last_modified = resp.headers.get("Last-Modified")
+        tr.save()
+        expected_end = offset + body_len if body_len is not None else tr.total
+        received = offset
+        bar = tqdm(total=tr.total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024, desc=desc,
                    mininterval=5.0, file=sys.stderr, disable=not progress, leave=False)
         try:
-            with open(tmp, "wb") as out:
+            with open(tr.part, mode) as out:
                 while True:
-                    try:
-                        block = resp.read(CHUNK)
+                    try:  # read1: whatever has arrived (<= CHUNK), so a reset loses as little as possible
+                        block = resp.read1(CHUNK)
                     except http.client.IncompleteRead as exc:
                         out.write(exc.partial)
                         received += len(exc.partial)
                         raise TruncatedDownloadError(
-                            f"truncated download of {url}: received {received} bytes, "
-                            f"Content-Length announced {expected} bytes") from exc
+                            f"truncated download of {tr.url}: received {received} bytes, "
+                            f"Content-Length announced {expected_end} bytes") from exc
                     if not block:
                         break
                     out.write(block)
@@ -198,22 +321,24 @@ def _stream_to(url: str, tmp: Path, timeout: float, progress: bool, desc: str) -
                     bar.update(len(block))
         finally:
             bar.close()
-    if expected is not None and received != expected:
+    if expected_end is not None and received != expected_end:
         raise TruncatedDownloadError(
-            f"truncated download of {url}: received {received} bytes, Content-Length announced {expected} bytes")
+            f"truncated download of {tr.url}: received {received} bytes, Content-Length announced {expected_end} bytes")
     return received
 
 
 def download(url: str, dest: str | os.PathLike, *, checksum: str | None = None, size: int | None = None,
              timeout: float = 60.0, retries: int = 3, backoff: float = 2.0, progress: bool = True,
-             validate: Callable[[Path], None] | None = None) -> Path:
+             validate: Callable[[Path], None] | None = None, keep_partial: bool = False) -> Path:
     """Download ``url`` to ``dest`` atomically, verifying size and checksum first.
 
     ``checksum`` is ``"md5:<hex>"`` or ``"sha256:<hex>"`` (None: not verified); ``size`` the
     published size in bytes (None: only Content-Length is checked).  ``validate(tmp_path)`` may run
     a format check (e.g. a complete FITS file) on the temporary file before it is moved into place.
     Network errors, HTTP 5xx and truncated transfers are retried ``retries`` times with exponential
-    backoff (``backoff`` * 2**attempt seconds); HTTP 4xx and checksum mismatches are not.
+    backoff (``backoff`` * 2**attempt seconds), each retry resuming with a Range request from the
+    bytes already received (module docstring); HTTP 4xx and checksum mismatches are not retried.
+    ``keep_partial``: on a final failure keep the partial file so a later call resumes it.
     """
     dest = Path(dest)
     if checksum:
@@ -222,21 +347,51 @@ def download(url: str, dest: str | os.PathLike, *, checksum: str | None = None, 
         raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
     if retries < 0:
         raise ValueError(f"retries must be >= 0, got {retries}")
+    dest.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
-    with atomic_path(dest) as tmp:
-        nbytes = _with_retries(lambda: _stream_to(url, tmp, timeout, progress, dest.name), url, retries, backoff)
-        if size is not None and nbytes != int(size):
-            raise TruncatedDownloadError(
-                f"{dest.name}: received {nbytes} bytes from {url}, the source publishes {int(size)} bytes")
-        try:
-            verify_file(tmp, checksum=checksum, size=None, name=dest.name)
-        except ChecksumError as exc:
-            raise ChecksumError(f"{exc} [downloaded from {url}; nothing was written to {dest}]") from None
-        if validate is not None:
-            validate(tmp)
+    tr = _Transfer(url=url, part=partial_path(dest))
+    if keep_partial:
+        tr.load()
+    else:
+        tr.discard()
+    ok = False
+    try:
+        for fresh_try in (False, True):
+            resumed_before = tr.resumed_bytes > 0 or tr.received() > 0
+            nbytes = _with_retries(lambda: _stream_to(tr, timeout, progress, dest.name), url, retries, backoff)
+            try:
+                if size is not None and nbytes != int(size):
+                    raise TruncatedDownloadError(
+                        f"{dest.name}: received {nbytes} bytes from {url}, the source publishes {int(size)} bytes")
+                try:
+                    verify_file(tr.part, checksum=checksum, size=None, name=dest.name)
+                except ChecksumError as exc:
+                    raise ChecksumError(f"{exc} [downloaded from {url}; nothing was written to {dest}]") from None
+                if validate is not None:
+                    validate(tr.part)
+            except Exception as exc:  # noqa: BLE001 (a failed check: the bytes are no use)
+                tr.discard()
+                retry_fresh = isinstance(exc, (ChecksumError, TruncatedDownloadError)) and not fresh_try
+                if not retry_fresh or not (resumed_before or tr.resumed_bytes):
+                    raise
+                log.warning("%s; the file was resumed from a partial transfer: downloading it once more from byte 0",
+                            exc)
+                tr.resumed_bytes = 0
+                continue
+            break
+        os.replace(tr.part, dest)
+        _part_meta_path(tr.part).unlink(missing_ok=True)
+        ok = True
+    finally:
+        if not ok:
+            if keep_partial and tr.received() > 0 and tr.part.exists():
+                log.warning("kept %d bytes of %s in %s: the next attempt resumes from there", tr.received(), url, tr.part)
+            else:
+                tr.discard()
     dt = time.monotonic() - t0
-    log.info("downloaded %s (%d bytes, %.1f s%s) -> %s", url, nbytes, dt,
-             f", {checksum.split(':')[0]} verified" if checksum else ", no checksum published", dest)
+    log.info("downloaded %s (%d bytes, %.1f s%s%s) -> %s", url, nbytes, dt,
+             f", {checksum.split(':')[0]} verified" if checksum else ", no checksum published",
+             f", {tr.resumed_bytes} bytes resumed" if tr.resumed_bytes else "", dest)
     return dest
 
 
@@ -344,8 +499,10 @@ def resolve_zenodo_file(name: str, *, record_id: int = ZENODO_RECORD_ID, api_url
 def download_zenodo_files(names: Iterable[str], dest_dir: str | os.PathLike, *, record_id: int = ZENODO_RECORD_ID,
                           api_url: str | None = ZENODO_API_URL, file_url: str = ZENODO_FILE_URL,
                           pinned_checksums: str | os.PathLike | None = None, timeout: float = 60.0,
-                          retries: int = 3, backoff: float = 2.0, progress: bool = True) -> list[Path]:
-    """Download files of a Zenodo record into ``dest_dir``, each verified (size + md5) before the move."""
+                          retries: int = 3, backoff: float = 2.0, progress: bool = True,
+                          keep_partial: bool = False) -> list[Path]:
+    """Download files of a Zenodo record into ``dest_dir``, each verified (size + md5) before the move
+    (broken transfers resume with Range requests; ``keep_partial``: see :func:`download`)."""
     names = list(names)
     pinned = read_pinned_checksums(pinned_checksums) if pinned_checksums else None
     record = None
@@ -356,7 +513,7 @@ def download_zenodo_files(names: Iterable[str], dest_dir: str | os.PathLike, *, 
         rf = resolve_zenodo_file(name, record_id=record_id, api_url=None, file_url=file_url, pinned=pinned,
                                  record=record)
         out.append(download(rf.url, Path(dest_dir) / name, checksum=rf.checksum, size=rf.size, timeout=timeout,
-                            retries=retries, backoff=backoff, progress=progress))
+                            retries=retries, backoff=backoff, progress=progress, keep_partial=keep_partial))
     return out
 
 

@@ -16,7 +16,7 @@ try:
                              retries=int(z["retries"]), backoff=float(z["backoff_s"]))
     log.info("%s: %s (%s, %s bytes)", out.name, rf.url, rf.checksum, rf.size)
     download(rf.url, out, checksum=rf.checksum, size=rf.size, timeout=float(z["timeout_s"]), retries=int(z["retries"]),
-             backoff=float(z["backoff_s"]), progress=True)
+             backoff=float(z["backoff_s"]), progress=True, keep_partial=True)  # a re-run job resumes the transfer
 except Exception:
     log.exception("download failed")
     raise

@@ -17,10 +17,10 @@ Sources (public, no account needed):
   (``https://data.sdss.org/sas/dr9/env/PHOTO_RESOLVE/window_flist.fits``; HDU1 table with RUN, RERUN,
   CAMCOL, FIELD, RA, DEC of the field centre, SCORE, ...).
 
-Coverage rule (simple and documented): a field may cover an object when the angular distance from
-the field centre is below :data:`FIELD_HALF_DIAGONAL_DEG` (half the diagonal of a 2048x1489 frame
-at 0.396"/pix, ~8.3'), then the frame's own WCS decides: the object must fall inside the image with
-the whole stamp on it (``Cutout2D(mode="strict")``); otherwise that (object, frame) pair is skipped.
+Which frames to fetch is decided before any download by :mod:`.plan` (dates, seasons, the frame
+geometry, overlapping fields); :mod:`.chunks` streams them in parallel chunk jobs.  A frame's own WCS
+then decides each stamp: the object must fall inside the image with the whole stamp on it
+(``Cutout2D(mode="strict")``); otherwise that (object, frame) pair gives no stamp.
 
 Checksums: the SAS publishes no per-file checksum for frames or for ``master_data.txt`` that we
 could find.  A frame is therefore accepted only if (1) the HTTP byte count equals Content-Length,
@@ -38,7 +38,7 @@ import math
 import os
 import sys
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -102,8 +102,13 @@ def validate_master_table(path: Path, expected_rows: int | None = None) -> None:
 
 
 # --- field lists ------------------------------------------------------------------------------------
+WINDOW_FLIST_OPTIONAL = ("MJD", "SCORE", "NODE", "INCL", "MU_START", "MU_END", "NU_START", "NU_END")
+
+
 def read_window_flist(path: str | os.PathLike) -> pd.DataFrame:
-    """RUN, RERUN, CAMCOL, FIELD, RA, DEC (+ MJD, SCORE if present) of ``window_flist.fits`` HDU1."""
+    """RUN, RERUN, CAMCOL, FIELD, RA, DEC of ``window_flist.fits`` HDU1, plus where present MJD, SCORE,
+    the great-circle geometry (NODE, INCL, MU_START, MU_END, NU_START, NU_END) and TAI[5] (as columns
+    ``tai_u`` .. ``tai_z``); column names lower-case."""
     from astropy.io import fits
 
     path = Path(path)
@@ -115,11 +120,16 @@ def read_window_flist(path: str | os.PathLike) -> pd.DataFrame:
             missing = [n for n in need if n not in names]
             if missing:
                 raise ArchiveError(f"{path}: window_flist HDU1 lacks column(s) {missing}")
-            cols = need + [c for c in ("MJD", "SCORE") if c in names]
+            cols = need + [c for c in WINDOW_FLIST_OPTIONAL if c in names]
             out = {}
             for c in cols:
                 v = np.array(data[c])  # a copy, independent of the memory map
-                out[c.lower()] = v.astype(str) if v.dtype.kind in "SU" else v
+                out[c.lower()] = v.astype(str) if v.dtype.kind in "SU" else v.astype(v.dtype.newbyteorder("="))
+            if "TAI" in names:
+                tai = np.array(data["TAI"], dtype=float)
+                if tai.ndim == 2 and tai.shape[1] == len(BANDS):
+                    for i, b in enumerate(BANDS):
+                        out[f"tai_{b}"] = tai[:, i]
     except ArchiveError:
         raise
     except Exception as exc:  # noqa: BLE001
@@ -146,42 +156,6 @@ def read_frame_list(path: str | os.PathLike) -> pd.DataFrame:
     if len(bad):
         raise ArchiveError(f"{path}: row {int(bad.index[0]) + 2}: camcol {int(bad.camcol.iloc[0])} not in 1..6")
     return df
-
-
-def _unit_vectors(ra_deg: np.ndarray, dec_deg: np.ndarray) -> np.ndarray:
-    ra, dec = np.radians(ra_deg), np.radians(dec_deg)
-    return np.stack([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)], axis=-1)
-
-
-def candidate_fields(objects: pd.DataFrame, fields: pd.DataFrame, *, rerun: str = "301",
-                     radius_deg: float = FIELD_HALF_DIAGONAL_DEG, mjd_range: Sequence[float] | None = None,
-                     min_score: float | None = None) -> pd.DataFrame:
-    """(cid, run, rerun, camcol, field) for every field whose centre lies within ``radius_deg`` of an object.
-
-    ``objects`` needs CID, RA, DEC (master-table names); ``fields`` comes from :func:`read_window_flist`
-    (or :func:`read_frame_list` with ra/dec columns).  ``mjd_range`` and ``min_score`` filter the
-    fields when those columns exist (window_flist has SCORE; MJD where present).
-    """
-    f = fields[fields["rerun"].astype(str) == str(rerun)].copy()
-    if mjd_range is not None and "mjd" in f.columns:
-        f = f[(f["mjd"] >= mjd_range[0]) & (f["mjd"] <= mjd_range[1])]
-    if min_score is not None and "score" in f.columns:
-        f = f[f["score"] >= min_score]
-    if f.empty or objects.empty:
-        return pd.DataFrame(columns=["cid", "run", "rerun", "camcol", "field"])
-    fv = _unit_vectors(f["ra"].to_numpy(float), f["dec"].to_numpy(float))
-    ov = _unit_vectors(objects["RA"].to_numpy(float), objects["DEC"].to_numpy(float))
-    cos_r = math.cos(math.radians(radius_deg))
-    rows = []
-    cids = objects["CID"].to_numpy(np.int64)
-    for start in range(0, len(ov), 512):  # bounded memory: 512 objects x n_fields at a time
-        dots = ov[start:start + 512] @ fv.T
-        oi, fi = np.nonzero(dots >= cos_r)
-        rows.append(pd.DataFrame({
-            "cid": cids[start + oi], "run": f["run"].to_numpy(np.int64)[fi], "rerun": str(rerun),
-            "camcol": f["camcol"].to_numpy(np.int64)[fi], "field": f["field"].to_numpy(np.int64)[fi]}))
-    out = pd.concat(rows, ignore_index=True)
-    return out.sort_values(["cid", "run", "camcol", "field"], kind="mergesort").reset_index(drop=True)
 
 
 def frame_url(run: int, camcol: int, field: int, band: str, *, rerun: str | int = 301,
@@ -360,56 +334,6 @@ def cut_stamp(frame: Frame, cid: int, ra: float, dec: float, size: int = 32) -> 
                  camcol=frame.camcol, field=frame.field, x=float(x), y=float(y))
 
 
-@dataclass
-class FrameJob:
-    run: int
-    rerun: str
-    camcol: int
-    field: int
-    band: str
-    cids: list[int] = field(default_factory=list)
-
-
-def frame_jobs(pairs: pd.DataFrame, bands: Iterable[str]) -> list[FrameJob]:
-    """Group (cid, run, rerun, camcol, field) pairs into one job per (frame, band)."""
-    jobs: list[FrameJob] = []
-    bands = list(bands)
-    for (run, rerun, camcol, fld), grp in pairs.groupby(["run", "rerun", "camcol", "field"], sort=True):
-        cids = sorted(int(c) for c in grp["cid"].unique())
-        for b in bands:
-            jobs.append(FrameJob(int(run), str(rerun), int(camcol), int(fld), b, cids))
-    return jobs
-
-
-def stamps_from_frames(jobs: Sequence[FrameJob], objects: pd.DataFrame, frame_dir: str | os.PathLike, *,
-                       fetch, size: int = 32, shape: Sequence[int] | None = FRAME_SHAPE,
-                       mjd_range: Sequence[float] | None = None, keep_frames: bool = True,
-                       progress: bool = True) -> list[Stamp]:
-    """For each frame job: ``fetch(job, dest)`` it into ``frame_dir`` (unless present), read, cut stamps.
-
-    ``fetch`` is a callable doing the verified download (``transientrepro.download.download``).
-    Frames whose MJD falls outside ``mjd_range`` give no stamps.
-    """
-    pos = objects.set_index("CID")[["RA", "DEC"]]
-    stamps: list[Stamp] = []
-    frame_dir = Path(frame_dir)
-    for job in tqdm(jobs, desc="SDSS frames", mininterval=5.0, file=sys.stderr, disable=not progress):
-        dest = frame_dir / str(job.run) / str(job.camcol) / frame_filename(job.run, job.camcol, job.field, job.band)
-        if not dest.exists():
-            fetch(job, dest)
-        frame = read_frame(dest, shape=shape, band=job.band)
-        if mjd_range is None or mjd_range[0] <= frame.mjd <= mjd_range[1]:
-            for cid in job.cids:
-                ra, dec = pos.loc[cid, "RA"], pos.loc[cid, "DEC"]
-                st = cut_stamp(frame, cid, float(ra), float(dec), size=size)
-                if st is not None:
-                    stamps.append(st)
-        if not keep_frames:
-            dest.unlink()
-    stamps.sort(key=lambda s: (s.cid, s.mjd, BANDS.index(s.band)))
-    return stamps
-
-
 # --- SMP light curves (SMP_Data.tar.gz of the data release) -------------------------------------
 SMP_ARCHIVE_NAME = "SMP_Data.tar.gz"
 
@@ -515,103 +439,105 @@ def select_objects(master: pd.DataFrame, *, classifications: Sequence[str] | Non
     return sel.sort_values("CID").reset_index(drop=True)
 
 
-def write_sdss_layout(out_dir: str | os.PathLike, objects: pd.DataFrame, stamps: Sequence[Stamp],
-                      lightcurves: pd.DataFrame | None, *, stamp_size: int = 32) -> dict[str, int]:
-    """Write ``catalog.csv``, ``stamps/{CID}.fits`` and ``lightcurves.csv`` (helper B's
-    ``SDSSSTAMP-CUBE`` layout, through :mod:`.fitsio`).  Objects without any stamp are left out of
+def write_sdss_layout_streaming(out_dir: str | os.PathLike, objects: pd.DataFrame, per_object: Iterable,
+                                lightcurves: pd.DataFrame | None, *, stamp_size: int = 32,
+                                progress: bool = False) -> dict[str, int]:
+    """Write ``catalog.csv``, ``stamps/{CID}.fits`` and ``lightcurves.csv`` (the ``SDSSSTAMP-CUBE``
+    layout, through :mod:`.fitsio`) from ``per_object``: (cid, images (n, S, S), mjd (n,), band (n,)),
+    one object at a time, stamps sorted by (mjd, band).  Objects without any stamp are left out of
     the catalog (counted in the returned summary)."""
     from .classes import is_spec_confirmed, label_of
     from .fitsio import LIGHTCURVE_COLUMNS, stamp_path, write_catalog, write_lightcurves, write_stamps
 
     out_dir = Path(out_dir)
-    by_cid: dict[int, list[Stamp]] = {}
-    for s in stamps:
-        by_cid.setdefault(s.cid, []).append(s)
-    rows = []
-    for _, obj in objects.iterrows():
-        cid = int(obj["CID"])
-        sts = by_cid.get(cid, [])
-        if not sts:
-            continue
-        images = np.stack([s.image for s in sts]).astype(np.float32)
+    obj = objects.drop_duplicates("CID").set_index("CID", drop=False)
+    rows, n_stamps = [], 0
+    for cid, images, mjd, band in tqdm(per_object, desc="SDSS stamp files", mininterval=10.0, file=sys.stderr,
+                                       disable=not progress):
+        if cid not in obj.index:
+            raise ArchiveError(f"stamps for CID {cid}, which is not among the selected objects")
+        o = obj.loc[cid]
+        images = np.asarray(images, dtype=np.float32)
         if images.shape[1:] != (stamp_size, stamp_size):
             raise ArchiveError(f"CID {cid}: stamps of shape {images.shape[1:]}, expected {stamp_size}x{stamp_size}")
-        mjd = np.array([s.mjd for s in sts])
-        write_stamps(stamp_path(out_dir / "stamps", cid), cid=cid, ra=float(obj["RA"]), dec=float(obj["DEC"]),
-                     images=images, mjd=mjd, band=np.array([s.band for s in sts]),
-                     classification=str(obj["Classification"]))
-        row = {dst: obj[src] for src, dst in MASTER_TO_CATALOG.items() if src in obj.index}
-        label = label_of(obj["Classification"], where=f"CID {cid}: ")
+        mjd = np.asarray(mjd, dtype=float)
+        write_stamps(stamp_path(out_dir / "stamps", cid), cid=int(cid), ra=float(o["RA"]), dec=float(o["DEC"]),
+                     images=images, mjd=mjd, band=np.asarray(band), classification=str(o["Classification"]))
+        row = {dst: o[src] for src, dst in MASTER_TO_CATALOG.items() if src in o.index}
+        label = label_of(o["Classification"], where=f"CID {cid}: ")
         row.update(Nepochs=int(len(np.unique(np.floor(mjd)))), label=label,
                    spec_confirmed=is_spec_confirmed(label), SIM_TYPE="")
         rows.append(row)
+        n_stamps += len(images)
     catalog = pd.DataFrame(rows)
     if catalog.empty:
         raise ArchiveError("no object has any stamp: nothing to write (check the frame list / footprint)")
+    catalog = catalog.sort_values("CID", kind="mergesort").reset_index(drop=True)
     write_catalog(catalog, out_dir / "catalog.csv")
     if lightcurves is None:
         lightcurves = pd.DataFrame(columns=list(LIGHTCURVE_COLUMNS))
     lc = lightcurves[lightcurves["CID"].isin(catalog["CID"])]
     write_lightcurves(lc, out_dir / "lightcurves.csv")
     return {"objects_selected": int(len(objects)), "objects_written": int(len(catalog)),
-            "objects_without_stamps": int(len(objects) - len(catalog)), "stamps": int(len(stamps)),
+            "objects_without_stamps": int(len(objects) - len(catalog)), "stamps": int(n_stamps),
             "lightcurve_points": int(len(lc))}
 
 
-# --- the whole SDSS download (called by workflow/scripts/download_sdss.py) -------------------------
-def object_field_pairs(objects: pd.DataFrame, *, window_flist: str | os.PathLike | None = None,
-                       frame_list: str | os.PathLike | None = None, rerun: str = "301",
-                       mjd_range: Sequence[float] | None = None) -> pd.DataFrame:
-    """(cid, run, rerun, camcol, field) pairs: from a frame-list CSV (with ``cid``: as given; without:
-    every selected object may lie on every listed field) or from window_flist.fits by footprint."""
-    if frame_list:
-        fl = read_frame_list(frame_list)
-        if "cid" in fl.columns:
-            fl = fl[fl["cid"].isin(objects["CID"])]
-            return fl[["cid", "run", "rerun", "camcol", "field"]].astype({"cid": np.int64}).reset_index(drop=True)
-        if {"ra", "dec"} <= set(fl.columns):
-            return candidate_fields(objects, fl, rerun=rerun, mjd_range=mjd_range)
-        cross = objects[["CID"]].rename(columns={"CID": "cid"}).merge(fl[["run", "rerun", "camcol", "field"]],
-                                                                       how="cross")
-        return cross.reset_index(drop=True)
-    if not window_flist:
-        raise ValueError("sdss.archive: need a frame_list CSV or window_flist.fits to know which frames cover the objects")
-    return candidate_fields(objects, read_window_flist(window_flist), rerun=rerun, mjd_range=mjd_range)
+def write_sdss_layout(out_dir: str | os.PathLike, objects: pd.DataFrame, stamps: Sequence[Stamp],
+                      lightcurves: pd.DataFrame | None, *, stamp_size: int = 32) -> dict[str, int]:
+    """:func:`write_sdss_layout_streaming` from a list of :class:`Stamp` (small data sets)."""
+    by_cid: dict[int, list[Stamp]] = {}
+    for st in sorted(stamps, key=lambda st: (st.cid, st.mjd, BANDS.index(st.band))):
+        by_cid.setdefault(st.cid, []).append(st)
+    per_object = ((cid, np.stack([st.image for st in sts]), np.array([st.mjd for st in sts]),
+                   np.array([st.band for st in sts])) for cid, sts in by_cid.items())
+    return write_sdss_layout_streaming(out_dir, objects, per_object, lightcurves, stamp_size=stamp_size)
+
+
+# --- the whole SDSS download in one process (small runs, tests): plan -> one chunk -> gather ----------
+def frame_fetcher(cfg: Mapping[str, Any]):
+    """``fetch(url, dest)`` for the chunk jobs: a verified, resumable download of one frame (``cfg`` is
+    ``config['sdss']['archive']``)."""
+    from transientrepro.download import download
+
+    shape = tuple(cfg["frame_shape"]) if cfg.get("frame_shape") else None
+
+    def fetch(url: str, dest: Path) -> None:
+        download(url, dest, timeout=float(cfg.get("timeout_s", 120)), retries=int(cfg.get("retries", 3)),
+                 backoff=float(cfg.get("backoff_s", 2.0)), progress=False, keep_partial=True,
+                 validate=lambda tmp: validate_frame_file(tmp, dest.name, shape))
+
+    return fetch
 
 
 def download_sdss_dataset(out_dir: str | os.PathLike, *, master_path: str | os.PathLike,
                           smp_path: str | os.PathLike | None, window_flist: str | os.PathLike | None,
                           frame_list: str | os.PathLike | None, frame_dir: str | os.PathLike,
-                          cfg: Mapping[str, Any], seed: int = 0, progress: bool = True) -> dict[str, Any]:
-    """Select objects from the master table, find covering frames, download + verify them, cut stamps,
-    and write the ``SDSSSTAMP-CUBE`` layout into ``out_dir``.  ``cfg`` is ``config['sdss']['archive']``."""
-    from transientrepro.download import download
+                          cfg: Mapping[str, Any], seed: int = 0, run_list: str | os.PathLike | None = None,
+                          progress: bool = True) -> dict[str, Any]:
+    """Plan (:mod:`.plan`), one chunk job over the whole plan (:mod:`.chunks`) and the gather, in this
+    process; writes the ``SDSSSTAMP-CUBE`` layout into ``out_dir``.  The workflow runs the same three
+    steps as separate rules (``sdss_plan``, ``sdss_frames_chunk`` x n, ``sdss_frames_gather``)."""
+    from .chunks import gather_chunks, run_chunk
+    from .plan import make_plan
 
     master = read_master_table(master_path, expected_rows=cfg.get("master_rows"))
     objects = select_objects(master, classifications=cfg.get("classifications") or None,
                              max_objects=cfg.get("max_objects"), seed=seed)
-    mjd_range = cfg.get("mjd_range")
-    pairs = object_field_pairs(objects, window_flist=window_flist, frame_list=frame_list,
-                               rerun=str(cfg.get("rerun", "301")), mjd_range=mjd_range)
-    bands = list(cfg.get("bands", BANDS))
-    jobs = frame_jobs(pairs, bands)
-    log.info("%d objects selected, %d object-field pairs, %d frames (bands %s) to read",
-             len(objects), len(pairs), len(jobs), "".join(bands))
-    shape = tuple(cfg["frame_shape"]) if cfg.get("frame_shape") else None
-    template = cfg.get("frame_url", FRAME_URL)
-
-    def fetch(job: FrameJob, dest: Path) -> None:
-        url = frame_url(job.run, job.camcol, job.field, job.band, rerun=job.rerun, template=template)
-        download(url, dest, timeout=float(cfg.get("timeout_s", 120)), retries=int(cfg.get("retries", 3)),
-                 backoff=float(cfg.get("backoff_s", 2.0)), progress=False,
-                 validate=lambda tmp: validate_frame_file(tmp, dest.name, shape))
-
-    stamps = stamps_from_frames(jobs, objects, frame_dir, fetch=fetch, size=int(cfg.get("stamp_size", 32)),
-                                shape=shape, mjd_range=mjd_range, keep_frames=bool(cfg.get("keep_frames", True)),
-                                progress=progress)
+    plan, plan_summary = make_plan(objects, dict(cfg, n_chunks=1), window_flist=window_flist, frame_list=frame_list,
+                                   run_list=run_list)
+    log.info("%d objects selected, %d frames (bands %s) to read", len(objects), plan_summary["frames"],
+             "".join(cfg.get("bands", BANDS)))
+    chunk_dir = Path(frame_dir).parent / "chunks" / "chunk_0"
+    run_chunk(plan, objects, chunk_dir, frame_dir, fetch=frame_fetcher(cfg), stamp_size=int(cfg.get("stamp_size", 32)),
+              shape=tuple(cfg["frame_shape"]) if cfg.get("frame_shape") else None, mjd_range=cfg.get("mjd_range"),
+              seasons=cfg.get("seasons") or None, keep_frames=bool(cfg.get("keep_frames", False)),
+              max_bad_fraction=float(cfg.get("max_bad_fraction", 0.2)),
+              frame_url_template=cfg.get("frame_url", FRAME_URL), progress=progress, chunk=0)
     lcs = read_smp_archive(smp_path, cids=objects["CID"]) if smp_path else None
-    summary = write_sdss_layout(out_dir, objects, stamps, lcs, stamp_size=int(cfg.get("stamp_size", 32)))
-    summary.update(object_field_pairs=int(len(pairs)), frames=int(len(jobs)))
+    summary = gather_chunks([chunk_dir], objects, out_dir, lightcurves=lcs, stamp_size=int(cfg.get("stamp_size", 32)),
+                            progress=progress)
+    summary.update(frames=int(plan_summary["frames"]), object_field_pairs=int(plan_summary["object_field_pairs"]))
     return summary
 
 
