@@ -168,6 +168,16 @@ class Browser:
                 raise BrowserError(f"timed out waiting for {expression[:200]!r}")
             time.sleep(interval)
 
+    def screenshot(self, path: str | Path, width: int = 1400, height: int = 900) -> Path:
+        """Save a PNG of the page at ``width`` x ``height`` CSS pixels (for looking at a failure)."""
+        import base64
+
+        self.call("Emulation.setDeviceMetricsOverride", {"width": width, "height": height, "deviceScaleFactor": 1,
+                                                         "mobile": False})
+        data = self.call("Page.captureScreenshot", {"format": "png"})["data"]
+        Path(path).write_bytes(base64.b64decode(data))
+        return Path(path)
+
     def exceptions(self) -> list[str]:
         """Uncaught page exceptions and console errors since the last ``open``."""
         out = []

@@ -131,7 +131,10 @@ def _curve_columns(df: pd.DataFrame, kind: str) -> list[str]:
 
 
 def _label(col: str) -> str:
-    return col.replace("val_", "validation ").replace("train_", "training ").replace("_", " ")
+    """``val_loss`` -> "validation loss", ``train_accuracy``/``accuracy`` -> "training accuracy"."""
+    if not col.startswith(("val_", "train_")):
+        col = "train_" + col
+    return col.replace("val_", "validation ", 1).replace("train_", "training ", 1).replace("_", " ")
 
 
 def history(hist: pd.DataFrame, title: str, pretrain: pd.DataFrame | None = None,
@@ -182,12 +185,14 @@ def history(hist: pd.DataFrame, title: str, pretrain: pd.DataFrame | None = None
         if offset:
             ax.axvline(offset + 0.5, color="grey", ls=":", lw=1)
         ax.set(xlabel="epoch", ylabel=ylabel)
-        ax.legend(fontsize=8)
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     lr_col = next((c for c in ("learning_rate", "lr") if c in m.columns), None)
     if lr_col:
         ax2 = axes[0].twinx()
         ax2.plot(m["epoch"] + offset, m[lr_col], "k:", lw=1)
         ax2.set_ylabel("learning rate (dotted)")
+    handles = [h for ax in axes for h in ax.lines if not h.get_label().startswith("_")]
+    fig.legend(handles, [h.get_label() for h in handles], loc="outside lower center", ncol=3, fontsize=8, frameon=False)
     fig.suptitle(title, fontsize=11)
     return fig
 
