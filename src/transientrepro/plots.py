@@ -246,10 +246,13 @@ def gp_examples(lc: pd.DataFrame, gp: Mapping[str, np.ndarray], object_ids: Sequ
     return fig
 
 
-def cam_examples(X: np.ndarray, cams: np.ndarray, n_extra: int, titles: Sequence[str]) -> plt.Figure:
+def cam_examples(X: np.ndarray, cams: np.ndarray, n_extra: int, titles: Sequence[str],
+                 paper_share: float | None = None) -> plt.Figure:
     """t2 Fig. 11: GP light curve with the CAM over time, and bars for the extra (redshift) features.
 
-    ``cams`` are normalised to sum to 1 per object (t2 §5.3) and drawn in percent.
+    ``cams`` are normalised to sum to 1 per object (t2 §5.3) and drawn in percent. ``paper_share``:
+    the published mean share of all extra features together (t2 §5.3); the bars get a dashed line at
+    its per-feature mean.
     """
     k = len(X)
     fig, axes = plt.subplots(k, 2, figsize=(11, 2.5 * k + 0.8), squeeze=False, layout="constrained",
@@ -270,15 +273,19 @@ def cam_examples(X: np.ndarray, cams: np.ndarray, n_extra: int, titles: Sequence
         ax.set_title(titles[i], fontsize=9, loc="left")
         if n_extra:
             axb.bar(["z", "z_err"][:n_extra], 100 * cams[i][L:L + n_extra], color="grey")
-            axb.set_ylim(0, 1.05 * top)
+            if paper_share is not None:
+                axb.axhline(100 * paper_share / n_extra, color="r", ls="--", lw=1,
+                            label=f"t2 §5.3 mean per feature ({100 * paper_share / n_extra:.2f}%)")
+            axb.set_ylim(0, 1.05 * max(top, 100 * (paper_share or 0) / max(n_extra, 1)))
             axb.set_ylabel("CAM share [%]", fontsize=8)
             axb.set_title("extra features", fontsize=8)
         else:
             axb.axis("off")
     axes[-1, 0].set_xlabel("sequence position l (GP time sample)")
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles + [plt.Rectangle((0, 0), 1, 1, color="grey", alpha=0.3)], labels + ["class activation (right axis)"],
-               loc="outside upper center", ncol=7, fontsize=8)
+    extra_h, extra_l = axes[0, 1].get_legend_handles_labels()
+    fig.legend(handles + [plt.Rectangle((0, 0), 1, 1, color="grey", alpha=0.3)] + extra_h,
+               labels + ["class activation (right axis)"] + extra_l, loc="outside upper center", ncol=8, fontsize=8)
     return fig
 
 
