@@ -39,7 +39,7 @@ def write_run_info(config: Mapping[str, Any], configfiles: Iterable[str], out_co
     from, and the software-versions table as CSV. Returns the versions table."""
     header = "".join(f"# from {f}\n" for f in configfiles)
     with atomic_path(out_config) as tmp:
-        tmp.write_text(header + yaml.safe_dump(_plain(config), sort_keys=False, default_flow_style=None, width=100))
+        tmp.write_text(header + yaml.safe_dump(_plain(config), sort_keys=False, default_flow_style=False, width=100))
     versions = software_versions()
     write_csv(versions, out_versions)
     return versions

@@ -39,13 +39,13 @@ def concat_parameter_counts(fragments: Iterable[str | Path], out: str | Path) ->
 
 def format_value(x: Any) -> str:
     """A table cell as the reports print it: ``–`` for missing, thousands separators for counts,
-    three decimals for other floats."""
+    three decimals for other floats (three significant digits below 0.1)."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "–"
     if isinstance(x, (int, float)) and not isinstance(x, bool) and float(x).is_integer() and abs(x) >= 1000:
         return f"{int(x):,}"  # parameter counts and object counts
     if isinstance(x, float):
-        return f"{x:.3f}"
+        return f"{x:#.3g}" if 0 < abs(x) < 0.1 else f"{x:.3f}"  # small shares keep three significant digits
     return str(x)
 
 
