@@ -166,7 +166,8 @@ def published_vs_reproduced(comp: pd.DataFrame) -> pd.DataFrame:
 
 _CSS = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse;margin:0 0 2em 0;font-size:14px}
-th,td{border:1px solid #ccc;padding:3px 8px;text-align:left}th{background:#eef}
+th,td{border:1px solid #ccc;padding:3px 8px;text-align:left;white-space:nowrap}th{background:#eef}
+td:last-child{white-space:normal}
 tr:nth-child(even) td{background:#fafafa}caption{text-align:left;font-weight:bold;padding:4px 0}"""
 
 
