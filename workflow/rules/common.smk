@@ -123,18 +123,22 @@ def report_item(path, caption, category, subcategory=None):
 def register_figure(group, name, caption, category, subcategory=None):
     """Declare the figure results/figures/<group>/<name>.png (drawn by the <group> notebook): an
     output of that notebook's rule, gathered into figures/<group>/ and shown in the report."""
-    path = f"results/figures/{group}/{name}.png"
+    path = f"{figure_dir(group)}/{name}.png"
     if path in FIGURES.get(group, {}):
         raise ValueError(f"figure {path} registered twice")
     FIGURES.setdefault(group, {})[path] = report_item(path, caption, category, subcategory)
     return path
 
 
+def figure_dir(group):
+    """Where the <group> notebook draws its figures (its own directory)."""
+    return f"results/figures/{group}"
+
+
 def figure_outputs(group):
-    """The report()-flagged figures of one notebook group (the outputs of its notebook rule)."""
-    if not FIGURES.get(group):
-        raise ValueError(f"no figure registered for group {group!r}")
-    return list(FIGURES[group].values())
+    """The report()-flagged figures of one notebook group (the outputs of its notebook rule; none
+    when the config runs no model of that group, e.g. ``t2.variants: []``)."""
+    return list(FIGURES.get(group, {}).values())
 
 
 def registered_figures():

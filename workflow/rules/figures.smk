@@ -52,7 +52,7 @@ rule notebook_data_figures:
         nb="results/notebooks/data_figures.ipynb",
         figs=figure_outputs("data"),
     params:
-        fig_dir=lambda wc, output: os.path.dirname(output.figs[0]),
+        fig_dir=lambda wc: figure_dir("data"),
         stamp_classes="[" + ", ".join(SDSS_STAMP_CLASSES) + "]",
         published=published_totals(),
     log:
@@ -77,7 +77,7 @@ rule notebook_t2_figures:
         nb="results/notebooks/t2_figures.ipynb",
         figs=figure_outputs("t2"),
     params:
-        fig_dir=lambda wc, output: os.path.dirname(output.figs[0]),
+        fig_dir=lambda wc: figure_dir("t2"),
         variants=lambda wc: "[" + ", ".join(t2_variants()) + "]",
         published=published_by_model(["t2", "t2_noz"]),
     log:
@@ -103,7 +103,7 @@ rule notebook_convention_figures:
         nb="results/notebooks/convention_figures.ipynb",
         figs=figure_outputs("convention"),
     params:
-        fig_dir=lambda wc, output: os.path.dirname(output.figs[0]),
+        fig_dir=lambda wc: figure_dir("convention"),
         variants=lambda wc: "[" + ", ".join(convention_variants()) + "]",
         baselines=lambda wc: "[" + ", ".join(baseline_models()) + "]",
         published=published_by_model(convention_variants() + baseline_models()),
