@@ -10,7 +10,7 @@ export PYTHONHASHSEED := 0
 # Rule shell commands (papermill, ...) find the venv's tools first.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup run test test-unit slurm-test slurm-up slurm-down lint bench bench-scale sdss-plan-estimate clean help
+.PHONY: setup run report test test-unit slurm-test slurm-up slurm-down lint bench bench-scale sdss-plan-estimate clean help
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -28,7 +28,16 @@ setup: $(STAMP)  ## create/refresh .venv from pinned versions
 run: $(STAMP)  ## setup, then run the whole workflow on the embedded default config
 	$(BIN)/snakemake --cores $(CORES) --configfile config/config.yaml --rerun-incomplete
 
+# The run's config for `make report` (the report is built for the DAG of this config).
+CONFIG ?= config/config.yaml
+REPORT ?= results/report.html
+
+report: $(STAMP)  ## after `make run`: results/report.html, every figure and table, captioned
+	$(BIN)/snakemake --configfile $(CONFIG) --report $(REPORT)
+	@ls -l $(REPORT)
+
 test: $(STAMP)  ## setup, then the full test suite (includes the localhost SLURM test)
+	timeout -s KILL 1200 bash tests/install_chromium.sh
 	$(BIN)/python -m pytest -x -q tests
 	$(MAKE) slurm-test
 

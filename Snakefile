@@ -2,6 +2,7 @@
 #   snakemake --cores 2                      embedded default (config/config.yaml)
 #   snakemake --configfile config/paper.yaml --profile slurm    full scale on a cluster
 #   snakemake figures/                       every figure (papermill notebooks)
+#   snakemake --report results/report.html   one HTML file: every figure and table, captioned
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -11,6 +12,9 @@ configfile: "config/config.yaml"
 
 
 validate(config, "config/schema.yaml")
+
+
+report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
@@ -39,7 +43,8 @@ rule all:
 
 rule figures:
     input:
-        figure_notebooks(),
+        notebooks=figure_notebooks(),
+        figures=registered_figures(),
     output:
         directory("figures"),
     log:

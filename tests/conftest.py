@@ -21,10 +21,8 @@ def run_snakemake(args: list[str], cwd: Path = ROOT, timeout: int = 600) -> subp
     return subprocess.run(snakemake_cmd() + args, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
 
 
-@pytest.fixture
-def repo_copy(tmp_path: Path) -> Path:
-    """A copy of the repository's tracked workflow files (no results), to run snakemake in isolation."""
-    dst = tmp_path / "repo"
+def copy_repo(dst: Path) -> Path:
+    """Copy the repository's tracked workflow files (no results) to ``dst``."""
     files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
     for f in files:
         src = ROOT / f
@@ -33,3 +31,21 @@ def repo_copy(tmp_path: Path) -> Path:
         (dst / f).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, dst / f)
     return dst
+
+
+@pytest.fixture
+def repo_copy(tmp_path: Path) -> Path:
+    """A copy of the repository's tracked workflow files (no results), to run snakemake in isolation."""
+    return copy_repo(tmp_path / "repo")
+
+
+TINY = "config/test_tiny.yaml"
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
+    """The whole workflow on the tiny config, once per test session, in a copy of the repository
+    (shared by the end-to-end test and the HTML report test). Returns (repo copy, the run)."""
+    repo = copy_repo(tmp_path_factory.mktemp("tiny") / "repo")
+    res = run_snakemake(["--cores", "2", "--configfile", TINY], cwd=repo, timeout=1200)
+    return repo, res

@@ -70,16 +70,22 @@ def test_parameter_fragment_without_columns_is_named(tmp_path: Path):
     assert not (tmp_path / "out.csv").exists()
 
 
-def test_collect_figures_is_all_or_nothing(tmp_path: Path):
+def test_collect_figures_copies_declared_and_refuses_the_rest(tmp_path: Path):
     root = tmp_path / "results" / "figures"
     (root / "t2").mkdir(parents=True)
     (root / "t2" / "a.png").write_bytes(b"png")
     out = tmp_path / "figures"
-    assert collect_figures(["results/notebooks/t2_figures.ipynb"], out, fig_root=root) == 1
-    assert (out / "t2" / "a.png").exists()
+    assert collect_figures([root / "t2" / "a.png"], out, fig_root=root) == 1
+    assert (out / "t2" / "a.png").read_bytes() == b"png"
+    # declared but never rendered: nothing is written
     out2 = tmp_path / "figures2"
-    with pytest.raises(FileNotFoundError, match="data"):
-        collect_figures(["x/t2_figures.ipynb", "x/data_figures.ipynb"], out2, fig_root=root)
+    with pytest.raises(FileNotFoundError, match="b.png"):
+        collect_figures([root / "t2" / "a.png", root / "data" / "b.png"], out2, fig_root=root)
+    assert not out2.exists()
+    # rendered but not declared (it would be in figures/ without a caption in the report)
+    (root / "t2" / "stray.png").write_bytes(b"png")
+    with pytest.raises(ValueError, match="stray.png.*register_figure"):
+        collect_figures([root / "t2" / "a.png"], out2, fig_root=root)
     assert not out2.exists()
 
 
@@ -99,3 +105,58 @@ def test_plots_render(tmp_path: Path):
         plots.save(plots.redshift_share(rng.uniform(0, 0.05, 50), 0.0192), tmp_path, "z"),
     ]
     assert all(p.stat().st_size > 1000 for p in paths)
+
+
+def test_training_curves_average_runs_and_follow_pretraining(tmp_path: Path):
+    from transientrepro import plots
+
+    runs = pd.DataFrame([dict(stage="finetune", fold=f, ensemble=0, epoch=e, train_loss=1.0 / e + f, val_loss=2.0,
+                              train_accuracy=0.5, val_accuracy=0.4 + 0.1 * f) for f in range(2) for e in (1, 2, 3)])
+    pre = pd.DataFrame(dict(stage="pretrain", epoch=[1, 2], train_loss=[3.0, 2.0], train_accuracy=[0.2, 0.3]))
+    fig = plots.history(runs, "m", pretrain=pre, val_name="held-out fold")
+    loss_ax, acc_ax = fig.axes[:2]
+    lines = {ln.get_label(): ln for ln in loss_ax.lines}
+    ft = lines["fine-tuning: training loss"]
+    assert list(ft.get_xdata()) == [3, 4, 5]  # fine-tuning epochs follow the two pre-training epochs
+    assert np.allclose(ft.get_ydata(), [1.5, 1.0, 1 / 3 + 0.5])  # mean over the two folds
+    assert "fine-tuning: held-out fold loss" in lines and "pre-training: training loss" in lines
+    acc = {ln.get_label(): ln for ln in acc_ax.lines}
+    assert np.allclose(acc["fine-tuning: held-out fold accuracy"].get_ydata(), 45.0)  # percent
+    assert acc_ax.get_ylabel() == "accuracy [%]"
+    with pytest.raises(ValueError, match="no loss or accuracy"):
+        plots.history(pd.DataFrame(dict(epoch=[1], lr=[0.1])), "bad")
+
+
+def test_published_by_model_and_totals():
+    from transientrepro.paper import published_by_model, published_totals
+
+    pub = published_by_model()
+    pn = paper_numbers()
+    assert pub["t2"]["log_loss"] == pn["t2"]["metrics"]["t2"]["log_loss"]["value"]
+    assert pub["convention_g_3class"] == {"accuracy": pn["convention"]["results_3class"]["convention_g_3class"]["accuracy"],
+                                          "f1": pn["convention"]["results_3class"]["convention_g_3class"]["f1"]}
+    assert "source" not in pub and "n_params" not in pub["supernnova_rnn"]  # n_params: null in the paper
+    assert list(published_by_model(["cnn_gru_g", "not_a_model", "t2_noz"])) == ["cnn_gru_g", "t2_noz"]
+    totals = published_totals()
+    assert totals["plasticc"] == pn["t2"]["class_counts"]["total"]
+    assert totals["sdss"] == sum(v for k, v in pn["convention"]["class_counts"].items() if k != "source")
+
+
+def test_published_vs_reproduced_table_and_html(tmp_path: Path):
+    from transientrepro.report import published_vs_reproduced, write_html_tables
+
+    comp = pd.DataFrame([
+        dict(paper="t2", model="t2", metric="log_loss", published=0.507, reproduced=1.2345, source="t2 §5.2",
+             scale="fraction", reproduced_std=None),
+        dict(paper="ConvEntion", model="convention_g", metric="accuracy", published=76.89, reproduced=60.0,
+             reproduced_std=2.5, source="ConvEntion Table 3", scale="percent"),
+    ])
+    shown = published_vs_reproduced(comp)
+    assert list(shown.columns) == ["paper", "model", "metric", "published", "reproduced", "source"]
+    assert shown.iloc[0].tolist() == ["t2", "t2", "log_loss", "0.507", "1.234", "t2 §5.2"]
+    assert shown.iloc[1].metric == "accuracy [%]" and shown.iloc[1].reproduced == "60.000 ± 2.500"
+    out = tmp_path / "t.html"
+    write_html_tables([("Published <vs> reproduced", shown)], out, "run x", "intro")
+    page = out.read_text()
+    assert page.startswith("<!doctype html>") and "Published &lt;vs&gt; reproduced" in page
+    assert page.count("<tr>") == 3 and "<td>60.000 ± 2.500</td>" in page

@@ -7,9 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, run_snakemake
-
-TINY = "config/test_tiny.yaml"
+from conftest import ROOT, TINY, run_snakemake
 
 
 def test_default_dag_dry_run(repo_copy: Path):
@@ -59,9 +57,9 @@ def test_project_never_reads_shared():
 
 
 @pytest.mark.slow
-def test_tiny_end_to_end_and_idempotent(repo_copy: Path):
+def test_tiny_end_to_end_and_idempotent(tiny_run):
     """The whole workflow on the tiny config, then a second run that has nothing to do."""
-    res = run_snakemake(["--cores", "2", "--configfile", TINY], cwd=repo_copy, timeout=1200)
+    repo_copy, res = tiny_run
     assert res.returncode == 0, res.stdout[-5000:] + res.stderr[-5000:]
     for rel in ["results/report/report.md", "results/tables/parameter_counts.csv", "figures",
                 "results/data/plasticc_class_counts.csv", "results/data/sdss_class_counts.csv",

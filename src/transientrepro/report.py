@@ -2,10 +2,13 @@
 
 Inputs are the per-model ``metrics.json`` files and the parameter-count fragments written by the
 model stages; the published values come from ``data/paper_numbers.yaml`` (each cited). Outputs:
-``results/tables/parameter_counts.csv``, ``results/report/comparison.csv`` and a Markdown report.
+``results/tables/parameter_counts.csv``, ``results/report/comparison.csv``, a Markdown report and,
+for the HTML report (``snakemake --report``), the published-vs-reproduced table formatted for reading
+(``published_vs_reproduced.csv``) and every table on one HTML page (``tables.html``).
 """
 from __future__ import annotations
 
+import html
 import math
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -34,13 +37,15 @@ def concat_parameter_counts(fragments: Iterable[str | Path], out: str | Path) ->
     return table
 
 
-def _fmt(x: Any) -> str:
+def format_value(x: Any) -> str:
+    """A table cell as the reports print it: ``–`` for missing, thousands separators for counts,
+    three decimals for other floats (three significant digits below 0.1)."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "–"
     if isinstance(x, (int, float)) and not isinstance(x, bool) and float(x).is_integer() and abs(x) >= 1000:
         return f"{int(x):,}"  # parameter counts and object counts
     if isinstance(x, float):
-        return f"{x:.3f}"
+        return f"{x:#.3g}" if 0 < abs(x) < 0.1 else f"{x:.3f}"  # small shares keep three significant digits
     return str(x)
 
 
@@ -97,10 +102,19 @@ def write_report(
     out_csv: str | Path,
     out_md: str | Path,
     run_name: str,
+    out_table: str | Path | None = None,
+    out_html: str | Path | None = None,
 ) -> pd.DataFrame:
-    """Write the comparison CSV and a Markdown report (tables only; figures are in figures/)."""
+    """Write the comparison CSV and a Markdown report (tables only; figures are in figures/).
+
+    ``out_table``: the published-vs-reproduced rows formatted for reading (CSV of strings);
+    ``out_html``: every table of the Markdown report on one standalone HTML page.
+    """
     comp = comparison_rows(metrics_files)
     write_csv(comp, out_csv)
+    shown = published_vs_reproduced(comp)
+    if out_table is not None:
+        write_csv(shown, out_table)
     lines = [
         f"# Reproduction report — run `{run_name}`",
         "",
@@ -112,18 +126,65 @@ def write_report(
     for paper, group in comp.groupby("paper", sort=False):
         lines += [f"## {paper}", "", "| model | metric | published | reproduced | source |", "|---|---|---|---|---|"]
         for r in group.itertuples():
-            rep = _fmt(r.reproduced)
+            rep = format_value(r.reproduced)
             std = getattr(r, "reproduced_std", None)
             if std is not None and not (isinstance(std, float) and math.isnan(std)):
-                rep += f" ± {_fmt(std)}"
-            lines.append(f"| {r.model} | {r.metric} | {_fmt(r.published)} | {rep} | {r.source} |")
+                rep += f" ± {format_value(std)}"
+            lines.append(f"| {r.model} | {r.metric} | {format_value(r.published)} | {rep} | {r.source} |")
         lines.append("")
     lines += ["## Parameter counts", "", markdown_table(pd.read_csv(param_table)), ""]
     for name, path in data_tables.items():
         lines += [f"## Dataset: {name}", "", markdown_table(pd.read_csv(path)), ""]
     with atomic_path(out_md) as tmp:
         tmp.write_text("\n".join(lines))
+    if out_html is not None:
+        sections = [("Published vs reproduced", shown), ("Parameter counts", pd.read_csv(param_table))]
+        sections += [(f"Dataset: {name}", pd.read_csv(path)) for name, path in data_tables.items()]
+        write_html_tables(sections, out_html, f"Reproduction report — run {run_name}", INTRO)
     return comp
+
+
+INTRO = ("Published numbers (src/transientrepro/data/paper_numbers.yaml, each cited) beside the numbers this run "
+         "reproduced. On the embedded (simulated, small) default the reproduced numbers measure the pipeline, "
+         "not the papers' claims; config/paper.yaml is the full-scale run.")
+
+
+def published_vs_reproduced(comp: pd.DataFrame) -> pd.DataFrame:
+    """The comparison rows formatted for reading: ``reproduced`` carries ``± std`` over folds where
+    there is one; ConvEntion's accuracy and F1 are in percent, t2's metrics are fractions."""
+    rows = []
+    for r in comp.to_dict("records"):
+        rep = format_value(r.get("reproduced"))
+        std = r.get("reproduced_std")
+        if std is not None and not (isinstance(std, float) and math.isnan(std)):
+            rep += f" ± {format_value(std)}"
+        unit = {"percent": " %", "fraction": ""}.get(r.get("scale"), "")
+        rows.append(dict(paper=r["paper"], model=r["model"], metric=f"{r['metric']}{' [%]' if unit else ''}",
+                         published=format_value(r.get("published")), reproduced=rep, source=r.get("source", "")))
+    return pd.DataFrame(rows, columns=["paper", "model", "metric", "published", "reproduced", "source"])
+
+
+_CSS = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}
+table{border-collapse:collapse;margin:0 0 2em 0;font-size:14px}
+th,td{border:1px solid #ccc;padding:3px 8px;text-align:left;white-space:nowrap}th{background:#eef}
+td:last-child{white-space:normal}
+tr:nth-child(even) td{background:#fafafa}caption{text-align:left;font-weight:bold;padding:4px 0}"""
+
+
+def write_html_tables(sections: Iterable[tuple[str, pd.DataFrame]], out: str | Path, title: str, intro: str = "") -> None:
+    """A standalone HTML page with one table per ``(heading, DataFrame)`` (values as in the Markdown)."""
+    body = [f"<h1>{html.escape(title)}</h1>"]
+    if intro:
+        body.append(f"<p>{html.escape(intro)}</p>")
+    for heading, df in sections:
+        head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+        rows = "".join("<tr>" + "".join(f"<td>{html.escape(format_value(v))}</td>" for v in rec) + "</tr>"
+                       for rec in df.itertuples(index=False))
+        body.append(f"<h2>{html.escape(heading)}</h2>\n<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+    page = (f"<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
+            f"<style>{_CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+    with atomic_path(out) as tmp:
+        tmp.write_text(page, encoding="utf-8")
 
 
 def markdown_table(df: pd.DataFrame) -> str:
@@ -131,5 +192,5 @@ def markdown_table(df: pd.DataFrame) -> str:
     cols = [str(c) for c in df.columns]
     rows = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for rec in df.itertuples(index=False):
-        rows.append("| " + " | ".join(_fmt(v) for v in rec) + " |")
+        rows.append("| " + " | ".join(format_value(v) for v in rec) + " |")
     return "\n".join(rows)

@@ -1,5 +1,6 @@
 # Helpers shared by every stage: paths derived from the config, target lists.
 import os
+import sys
 from pathlib import Path
 
 # The workflow's package (src/transientrepro) must be importable by every rule's script, in the
@@ -8,6 +9,8 @@ _SRC = str(Path(workflow.basedir) / "src")
 _PYTHONPATH = os.environ.get("PYTHONPATH", "")
 if _SRC not in _PYTHONPATH.split(os.pathsep):
     os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (_SRC, _PYTHONPATH) if p))
+if _SRC not in sys.path:  # the rule files import it too (this checkout's copy, not another install's)
+    sys.path.insert(0, _SRC)
 
 RES = config["resources_dir"]
 PLASTICC_RAW = f"{RES}/plasticc"
@@ -83,3 +86,70 @@ DATA_TABLES = {
     "SDSS classes (ConvEntion Table 1)": "results/data/sdss_class_counts.csv",
     "SDSS partitions (ConvEntion Table 5)": "results/data/sdss_partition_counts.csv",
 }
+# each data table's caption (workflow/report/) and subcategory in the report's Data category
+DATA_TABLE_CAPTIONS = {
+    "results/data/plasticc_class_counts.csv": ("table_plasticc_class_counts.rst", "PLAsTiCC"),
+    "results/data/sdss_class_counts.csv": ("table_sdss_class_counts.rst", "SDSS"),
+    "results/data/sdss_partition_counts.csv": ("table_sdss_partition_counts.rst", "SDSS"),
+}
+
+
+# --- the HTML report (`snakemake --report results/report.html`, `make report`) ---
+# Every figure and key table enters the report through report_item(): a report()-flagged path with
+# its caption file workflow/report/<caption> (reStructuredText, rendered by Jinja first: it can use
+# `snakemake.params`, `snakemake.config`, `snakemake.input`/`output` of the rule that writes or reads
+# the item) and its category (one of REPORT_CATEGORIES, the report's menu), optionally a subcategory.
+# The report lists an item under its path (no labels: the report UI turns a second label into a
+# toggle that hides entries). Figures of a notebook are declared with register_figure(group, name,
+# ...) -> results/figures/<group>/<name>.png; the notebook rule lists figure_outputs(group) as its
+# outputs and the figures rule gathers registered_figures() into figures/<group>/. A figure written
+# elsewhere (e.g. by an ablation) is its writer's output wrapped in report_item(...), and it is in
+# the report whenever its writer is in the DAG the report is built for (README, "The report").
+REPORT_CAPTIONS = Path(workflow.basedir) / "workflow" / "report"
+REPORT_CATEGORIES = ("Data", "t2", "ConvEntion", "Baselines", "Comparison", "Run")
+FIGURES = {}  # group -> {results/figures/<group>/<name>.png: the report()-flagged path}
+
+
+def report_item(path, caption, category, subcategory=None):
+    """``path`` flagged for the HTML report, with caption ``workflow/report/<caption>``."""
+    if category not in REPORT_CATEGORIES:
+        raise ValueError(f"report category {category!r} of {path} is not one of {REPORT_CATEGORIES}")
+    cap = REPORT_CAPTIONS / caption
+    if not cap.is_file():
+        raise FileNotFoundError(f"caption {cap} of report item {path} does not exist")
+    return report(path, caption=str(cap), category=category, subcategory=subcategory)
+
+
+def register_figure(group, name, caption, category, subcategory=None):
+    """Declare the figure results/figures/<group>/<name>.png (drawn by the <group> notebook): an
+    output of that notebook's rule, gathered into figures/<group>/ and shown in the report."""
+    path = f"{figure_dir(group)}/{name}.png"
+    if path in FIGURES.get(group, {}):
+        raise ValueError(f"figure {path} registered twice")
+    FIGURES.setdefault(group, {})[path] = report_item(path, caption, category, subcategory)
+    return path
+
+
+def figure_dir(group):
+    """Where the <group> notebook draws its figures (its own directory)."""
+    return f"results/figures/{group}"
+
+
+def figure_outputs(group):
+    """The report()-flagged figures of one notebook group (the outputs of its notebook rule; none
+    when the config runs no model of that group, e.g. ``t2.variants: []``)."""
+    return list(FIGURES.get(group, {}).values())
+
+
+def registered_figures():
+    """Every registered figure path (the inputs of the figures rule)."""
+    return [p for group in FIGURES.values() for p in group]
+
+
+def data_table_items():
+    """The data tables, flagged for the report's Data category (read by the report rule)."""
+    items = []
+    for path in DATA_TABLES.values():
+        caption, subcategory = DATA_TABLE_CAPTIONS[path]
+        items.append(report_item(path, caption, "Data", subcategory))
+    return items

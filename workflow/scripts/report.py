@@ -11,5 +11,7 @@ comp = write_report(
     snakemake.output.csv,
     snakemake.output.md,
     snakemake.params.run_name,
+    out_table=snakemake.output.table,
+    out_html=snakemake.output.html,
 )
 log.info("report: %d comparison rows -> %s", len(comp), snakemake.output.md)
