@@ -1,0 +1,10 @@
+"""Gather the ConvEntion ablation runs into results/sdss/ablation/convention_ablation.csv (thin adapter)."""
+from transientrepro.io import setup_logging
+
+log = setup_logging(snakemake.log[0])  # noqa: F821
+
+from transientrepro.convention.ablation import summary_table, write_tables  # noqa: E402
+
+sm = snakemake  # noqa: F821
+table = write_tables(list(sm.input), sm.params.section, sm.output.csv, sm.output.details)
+log.info("ablation (mean and std over seeds):\n%s", summary_table(table).to_string(index=False))
