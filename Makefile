@@ -10,7 +10,7 @@ export PYTHONHASHSEED := 0
 # Rule shell commands (papermill, ...) find the venv's tools first.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup run test test-unit slurm-test slurm-up slurm-down lint bench clean help
+.PHONY: setup run test test-unit slurm-test slurm-up slurm-down lint bench ablation clean help
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -49,6 +49,9 @@ lint: $(STAMP)  ## snakemake --lint
 
 bench: $(STAMP)  ## speed benchmarks (prints figures)
 	$(BIN)/python -m transientrepro.bench
+
+ablation: $(STAMP)  ## ConvEntion ablation on the embedded data (not in `make run`; ~1 h on 2 idle cores)
+	$(BIN)/snakemake --cores $(CORES) --rerun-incomplete results/notebooks/convention_ablation.ipynb --configfile config/config.yaml
 
 clean:  ## remove generated outputs (keeps .venv)
 	rm -rf results figures resources logs benchmarks .snakemake

@@ -74,7 +74,7 @@ def test_tiny_ablation_run(tmp_path):
     sec.update(M=6)
     sec["model"].update(cnn_channels=[4, 4, 4, 8], classifier_hidden=8)
     sec["train"].update(n_folds=2, batch_size=8)
-    sec["ablation"].update(epochs_pretrain=1, epochs_finetune=1, n_ensembles=1)
+    sec["ablation"].update(epochs_pretrain=1, epochs_finetune=1, n_ensembles=1, n_folds=2)
     s = ablation.run_ablation(tmp_path / "objects.parquet", tmp_path / "stamps.npz", sec, "window__uniform", 3,
                               tmp_path / "run", partition_seed=1)
     assert 0 <= s["accuracy"] <= 1 and 0 <= s["balanced_accuracy"] <= 1 and s["run"] == "window__uniform"
@@ -82,3 +82,17 @@ def test_tiny_ablation_run(tmp_path):
     assert m["section"]["window"] == "uniform" and m["train"]["seed"] == 3 and m["n_ensembles"] == 1
     assert read_json(tmp_path / "run" / "summary.json") == s
     assert isinstance(pd.read_parquet(tmp_path / "run" / "predictions.parquet"), pd.DataFrame)
+
+
+def test_window_diagnostics_peak_windows_hold_the_sn_more_often():
+    objects, stamps = synthetic_ingest(n_objects=80, stamp=8, max_epochs=12, seed=4)
+    objects["PeakMJD"] = 40.0  # the synthetic SNe peak at t = 40 d
+    sec = _section()
+    sec.update(M=6, scaling="linear")
+    d = ablation.window_diagnostics(objects, stamps, sec, n_draws=3, partition_seed=1)
+    assert list(d.columns) == ["window", "stage", "n_objects", "share_with_peak", "mean_span_fraction"]
+    assert len(d) == 6 and (d["n_objects"] > 5).all()
+    assert d[["share_with_peak", "mean_span_fraction"]].apply(lambda c: c.between(0, 1)).all().all()
+    get = d.set_index(["window", "stage"])["share_with_peak"]
+    assert get["peak", "train"] > get["uniform", "train"]
+    assert get["peak", "eval"] == get["uniform", "eval"]  # same evaluation window (brightest-centred)

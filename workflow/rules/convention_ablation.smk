@@ -48,20 +48,24 @@ rule convention_ablation_run:
 
 rule convention_ablation_gather:
     input:
-        ablation_summaries(),
+        summaries=ablation_summaries(),
+        objects="results/sdss/ingest/objects.parquet",
+        stamps="results/sdss/ingest/stamps.npz",
     output:
         csv=f"{ABL_DIR}/convention_ablation.csv",
         details=f"{ABL_DIR}/convention_ablation_details.csv",
+        windows=f"{ABL_DIR}/window_diagnostics.csv",
     params:
         section=ABL_SECTION,
+        partition_seed=config["seed"],
     log:
         "logs/convention_ablation/gather.log",
     conda:
         ENV_TORCH
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=5,
+        mem_mb=4000,
+        runtime=15,
     script:
         "../scripts/convention_ablation_gather.py"
 
@@ -74,6 +78,7 @@ rule notebook_convention_ablation:
     input:
         nb="workflow/notebooks/convention_ablation.ipynb",
         csv=f"{ABL_DIR}/convention_ablation.csv",
+        windows=f"{ABL_DIR}/window_diagnostics.csv",
     output:
         nb="results/notebooks/convention_ablation.ipynb",
         figs=directory("results/figures/ablation"),
@@ -83,4 +88,4 @@ rule notebook_convention_ablation:
         ENV_NOTEBOOK
     shell:
         "papermill {input.nb} {output.nb} -k python3 --log-output"
-        " -p fig_dir {output.figs} -p ablation_csv {input.csv} > {log} 2>&1"
+        " -p fig_dir {output.figs} -p ablation_csv {input.csv} -p windows_csv {input.windows} > {log} 2>&1"

@@ -3,15 +3,16 @@ recipe of the ``convention`` config section, on the embedded data, for several s
 
 A run is named ``recipe`` (the section as configured) or ``<switch>__<setting>`` (one switch set to
 another of its settings, everything else as the recipe). Every run pre-trains and fine-tunes one
-variant (``convention.ablation.variant``) with the protocol of :mod:`.protocol` (the epochs and
+variant (``convention.ablation.variant``) with the protocol of :mod:`.protocol` (the epochs, folds and
 ensemble members of ``convention.ablation``), with ``convention.seed`` set to the run's seed (folds,
 initialisation, sampler and augmentation change with it; the Table 5 partition does not).
 
 ``convention_ablation.csv`` (``gather``): columns ``switch, setting, seed, accuracy, f1_macro,
 balanced_accuracy`` -- for each switch, the recipe's rows (its setting of that switch) and the
-flipped runs' rows; the metrics are the ensemble's at the kept epoch, over the 5 folds.
+flipped runs' rows; the metrics are the ensemble's at the kept epoch, over the folds.
 ``convention_ablation_details.csv`` adds the last-epoch and per-member numbers, the run time and
-``is_recipe``.
+``is_recipe``. ``window_diagnostics.csv`` measures how often each window policy's training and
+evaluation windows hold the SN's peak (``window_diagnostics``).
 """
 from __future__ import annotations
 
@@ -150,7 +151,7 @@ def run_section(section: Mapping[str, Any], run: str, seed: int) -> dict[str, An
         sec = SWITCHES[name].apply(sec, setting)
     sec["seed"] = int(seed)
     tr = dict(sec.get("train") or {})
-    for k in ("epochs_pretrain", "epochs_finetune", "n_ensembles"):
+    for k in ("epochs_pretrain", "epochs_finetune", "n_ensembles", "n_folds"):
         if k in abl:
             tr[k] = int(abl[k])
     tr["eval_every_epoch"] = False  # no test-fold curves (they never change the result; they cost time)
@@ -219,10 +220,18 @@ def summary_table(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def write_tables(summary_paths: Sequence[str | Path], section: Mapping[str, Any], csv_path, details_path) -> pd.DataFrame:
+def write_tables(summary_paths: Sequence[str | Path], section: Mapping[str, Any], csv_path, details_path,
+                 windows_path=None, objects_path=None, stamps_path=None, partition_seed: int | None = None) -> pd.DataFrame:
+    """The ablation tables, and (with the ingest files) ``window_diagnostics`` as ``windows_path``."""
     table, details = gather(summary_paths, section)
     write_csv(table, csv_path)
     write_csv(details, details_path)
+    if windows_path is not None:
+        from ..io import load_npz
+
+        diag = window_diagnostics(pd.read_parquet(objects_path), load_npz(stamps_path), section,
+                                  partition_seed=partition_seed)
+        write_csv(diag, windows_path)
     return table
 
 
@@ -274,3 +283,48 @@ def plot(df: pd.DataFrame, recipe_settings: Mapping[str, str] | None = None):
 def recipe_settings(section: Mapping[str, Any]) -> dict[str, str]:
     base = base_section(section)
     return {name: sw.label(base) for name, sw in SWITCHES.items()}
+
+
+def window_diagnostics(objects: pd.DataFrame, stamps: Mapping[str, np.ndarray], section: Mapping[str, Any],
+                       n_draws: int = 20, seed: int = 0, partition_seed: int | None = None) -> pd.DataFrame:
+    """How often a window holds the SN: for every spectroscopic SN of the ablation's variant with a
+    finite ``PeakMJD``, the share of windows whose MJD range contains the peak and the share of the
+    sequence's time span they cover, per window policy, for ``n_draws`` training draws and for the
+    evaluation window. Needs ``stamps['mjd']``; returns columns ``window, stage, n_objects,
+    share_with_peak, mean_span_fraction``."""
+    from ..baselines.run import _kept_image_rows
+    from . import preprocess as pp
+    from .data import build_sequence_data
+
+    variant = (section.get("ablation") or {}).get("variant", "convention_ugriz")
+    bands, task = parse_variant(variant)
+    if "PeakMJD" not in objects.columns or "mjd" not in stamps:
+        raise ValueError("window_diagnostics: needs objects['PeakMJD'] and stamps['mjd']")
+    rows = []
+    data = build_sequence_data(objects, stamps, bands, task, M=int(section.get("M", 99)),
+                               crop=section.get("crop", "brightest"), seed=int(partition_seed or section.get("seed", 42)),
+                               scaling=section.get("scaling", "linear"),
+                               snia_uncertain=section.get("snia_uncertain", "exclude"))
+    mjd_all = np.asarray(stamps["mjd"], dtype=np.float64)[_kept_image_rows(stamps, data, bands)]
+    peak = objects.set_index("CID").loc[data.object_ids, "PeakMJD"].to_numpy(dtype=np.float64)
+    sn = [c for c, name in enumerate(data.class_names) if name.startswith("SN")]
+    objs = [i for i in data.spec_rows if data.labels[i] in sn and np.isfinite(peak[i])]
+    for policy in pp.WINDOW_POLICIES:
+        rng = np.random.default_rng(seed)
+        for stage in ("train", "eval"):
+            hit, span = [], []
+            for i in objs:
+                a, b = int(data.offsets[i]), int(data.offsets[i + 1])
+                images, mjd = data.images[a:b], mjd_all[a:b]
+                full = max(mjd.max() - mjd.min(), 1e-9)
+                draws = n_draws if (stage == "train" or policy == "drop_then_window") else 1
+                for d in range(draws):
+                    r = rng if stage == "train" else np.random.default_rng([seed, 7, int(i), d])
+                    idx = pp.select_images(len(images), data.M, policy, data.crop, lambda k: pp.brightness(images[k]),  # noqa: B023
+                                           r, train=stage == "train")
+                    hit.append(mjd[idx].min() - 1 <= peak[i] <= mjd[idx].max() + 1)
+                    span.append((mjd[idx].max() - mjd[idx].min()) / full)
+            rows.append({"window": policy, "stage": stage, "n_objects": len(objs),
+                         "share_with_peak": float(np.mean(hit)) if hit else float("nan"),
+                         "mean_span_fraction": float(np.mean(span)) if span else float("nan")})
+    return pd.DataFrame(rows)
