@@ -6,7 +6,7 @@ import torch
 import yaml
 
 from conftest import ROOT
-from transientrepro.convention import ablation
+from transientrepro.convention import ablation, ablation_figures
 from transientrepro.convention.data import synthetic_ingest
 from transientrepro.io import read_json, save_npz, write_json, write_parquet
 
@@ -60,9 +60,13 @@ def test_gather_puts_the_recipe_rows_under_every_switch(tmp_path):
     assert sorted(set(w["setting"])) == ["drop_then_window", "peak", "uniform"] and len(w) == 6
     assert np.allclose(w[w["setting"] == "peak"]["accuracy"], [0.61, 0.62])
     assert details["is_recipe"].sum() == 4
-    summ = ablation.summary_table(table)
+    summ = ablation_figures.summary_table(table)
     assert set(summ.columns) >= {"accuracy_mean", "accuracy_std", "n_seeds"} and (summ["n_seeds"] == 2).all()
-    fig = ablation.plot(table, ablation.recipe_settings(sec))
+    recipe = ablation_figures.recipe_from_details(details)
+    assert recipe == {"window": "peak", "selection": "best_val"}
+    deltas = ablation_figures.paired_deltas(table, recipe)
+    assert np.allclose(deltas["delta_accuracy"], -0.1) and (deltas["n_seeds"] == 2).all() and len(deltas) == 4
+    fig = ablation_figures.plot(table, recipe)
     assert len(fig.axes) == 3
 
 

@@ -8,15 +8,13 @@ ABL_DIR = "results/sdss/ablation"
 # the section the runs start from (tuning and scheduling keys removed; the ablation keys kept)
 ABL_SECTION = {k: v for k, v in CONV.items() if k not in ("gpu", "threads", "variants", "tuning")}
 
+import sys
 
-def ablation_summaries():
-    import sys
+if _SRC not in sys.path:  # this checkout's package (common.smk), also for the Snakefile's own imports
+    sys.path.insert(0, _SRC)
+from transientrepro.convention.ablation import runs as ablation_runs
 
-    if _SRC not in sys.path:  # this checkout's package (common.smk), also for the Snakefile's own imports
-        sys.path.insert(0, _SRC)
-    from transientrepro.convention.ablation import runs
-
-    return [f"{ABL_DIR}/runs/{r}/seed{s}/summary.json" for r in runs(CONV) for s in ABL.get("seeds", [1, 2, 3])]
+ABL_SUMMARIES = [f"{ABL_DIR}/runs/{r}/seed{s}/summary.json" for r in ablation_runs(CONV) for s in ABL.get("seeds", [1, 2, 3])]
 
 
 rule convention_ablation_run:
@@ -48,7 +46,7 @@ rule convention_ablation_run:
 
 rule convention_ablation_gather:
     input:
-        summaries=ablation_summaries(),
+        summaries=ABL_SUMMARIES,
         objects="results/sdss/ingest/objects.parquet",
         stamps="results/sdss/ingest/stamps.npz",
     output:

@@ -11,7 +11,7 @@ initialisation, sampler and augmentation change with it; the Table 5 partition d
 balanced_accuracy`` -- for each switch, the recipe's rows (its setting of that switch) and the
 flipped runs' rows; the metrics are the ensemble's at the kept epoch, over the folds.
 ``convention_ablation_details.csv`` adds the last-epoch and per-member numbers, the run time and
-``is_recipe``. ``window_diagnostics.csv`` measures how often each window policy's training and
+``is_recipe``. The figure and the per-setting summaries: :mod:`.ablation_figures`. ``window_diagnostics.csv`` measures how often each window policy's training and
 evaluation windows hold the SN's peak (``window_diagnostics``).
 """
 from __future__ import annotations
@@ -27,9 +27,9 @@ import numpy as np
 import pandas as pd
 
 from ..io import read_json, write_csv, write_json
-from .model import ConvEntion, n_params
-from .protocol import run_protocol
-from .stages import load_data, model_config, parse_variant, train_config
+
+# torch-free at import (the workflow lists the runs while building its DAG); the training modules
+# are imported by the functions that train
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +162,10 @@ def run_section(section: Mapping[str, Any], run: str, seed: int) -> dict[str, An
 def run_ablation(objects_path, stamps_path, section: Mapping[str, Any], run: str, seed: int, out_dir,
                  partition_seed: int | None = None) -> dict[str, Any]:
     """Pre-train + fine-tune one run; writes the protocol's outputs and ``summary.json`` into ``out_dir``."""
+    from .model import ConvEntion, n_params
+    from .protocol import run_protocol
+    from .stages import load_data, model_config, parse_variant, train_config
+
     t0 = time.time()
     sec = run_section(section, run, seed)
     variant = (section.get("ablation") or {}).get("variant", "convention_ugriz")
@@ -210,16 +214,6 @@ def gather(summary_paths: Sequence[str | Path], section: Mapping[str, Any]) -> t
     return details[list(COLUMNS)].reset_index(drop=True), details.reset_index(drop=True)
 
 
-def summary_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Mean and std over seeds per (switch, setting), and the paired difference to the recipe."""
-    g = df.groupby(["switch", "setting"], sort=False)
-    out = g[["accuracy", "f1_macro", "balanced_accuracy"]].agg(["mean", "std"])
-    out.columns = [f"{a}_{b}" for a, b in out.columns]
-    out = out.reset_index()
-    out["n_seeds"] = g.size().to_numpy()
-    return out
-
-
 def write_tables(summary_paths: Sequence[str | Path], section: Mapping[str, Any], csv_path, details_path,
                  windows_path=None, objects_path=None, stamps_path=None, partition_seed: int | None = None) -> pd.DataFrame:
     """The ablation tables, and (with the ingest files) ``window_diagnostics`` as ``windows_path``."""
@@ -233,51 +227,6 @@ def write_tables(summary_paths: Sequence[str | Path], section: Mapping[str, Any]
                                   partition_seed=partition_seed)
         write_csv(diag, windows_path)
     return table
-
-
-def plot(df: pd.DataFrame, recipe_settings: Mapping[str, str] | None = None):
-    """Per switch and metric: every seed (dots) and the mean over seeds (bar) of each setting,
-    the recipe's setting first (hatched)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    metrics = ("accuracy", "f1_macro", "balanced_accuracy")
-    switches = list(dict.fromkeys(df["switch"]))
-    fig, axes = plt.subplots(len(metrics), 1, figsize=(max(8.0, 1.1 * df.groupby(["switch", "setting"]).ngroups), 9),
-                             sharex=True)
-    labels, x = [], 0
-    positions: dict[tuple[str, str], int] = {}
-    for sw in switches:
-        sub = df[df["switch"] == sw]
-        settings = list(dict.fromkeys(sub["setting"]))
-        if recipe_settings and sw in recipe_settings and recipe_settings[sw] in settings:
-            settings.remove(recipe_settings[sw])
-            settings.insert(0, recipe_settings[sw])
-        for s in settings:
-            positions[(sw, s)] = x
-            labels.append(f"{sw}\n{s}")
-            x += 1
-        x += 0.6
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for ax, metric in zip(axes, metrics):
-        for i, sw in enumerate(switches):
-            sub = df[df["switch"] == sw]
-            for s, g in sub.groupby("setting", sort=False):
-                pos = positions[(sw, s)]
-                is_recipe = bool(recipe_settings and recipe_settings.get(sw) == s)
-                ax.bar(pos, g[metric].mean(), width=0.7, color=colors[i % len(colors)], alpha=0.45,
-                       hatch="//" if is_recipe else None, edgecolor="k", linewidth=0.5)
-                ax.plot(np.full(len(g), pos), g[metric], "k.", ms=5)
-        ax.set_ylabel(metric.replace("_", " "))
-        ax.grid(axis="y", alpha=0.3)
-    axes[-1].set_xticks(list(positions.values()))
-    axes[-1].set_xticklabels(labels, rotation=60, ha="right", fontsize=8)
-    axes[0].set_title("ConvEntion ablation on the embedded data: one switch flipped at a time "
-                      "(hatched = recipe; dots = seeds; bars = mean)")
-    fig.tight_layout()
-    return fig
 
 
 def recipe_settings(section: Mapping[str, Any]) -> dict[str, str]:
@@ -295,6 +244,7 @@ def window_diagnostics(objects: pd.DataFrame, stamps: Mapping[str, np.ndarray], 
     from ..baselines.run import _kept_image_rows
     from . import preprocess as pp
     from .data import build_sequence_data
+    from .stages import parse_variant
 
     variant = (section.get("ablation") or {}).get("variant", "convention_ugriz")
     bands, task = parse_variant(variant)
