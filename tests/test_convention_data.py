@@ -1,5 +1,5 @@
-"""ConvEntion data modelling: band separation, band selection, normalisation, crop/pad,
-augmentation alignment and the weighted sampler."""
+"""ConvEntion data modelling: band separation, band selection, normalisation, windows (training and
+evaluation agree), crop/pad, augmentation alignment, the "SNIa?" switch and the weighted sampler."""
 import numpy as np
 import pytest
 import torch
@@ -76,7 +76,7 @@ def _marked_sequence(n=12, s=8):
 
 def test_augmentations_keep_band_ids_aligned_with_images():
     images, band = _marked_sequence()
-    cfg = AugmentConfig(p_drop=0.3, rotate90=True, flip=True, shift=True)
+    cfg = AugmentConfig(p_drop=0.3, geometry="rot90_flips", rotate90=True, flip=True, shift=True)
     rng = np.random.default_rng(0)
     seen_lengths, seen_corner = set(), set()
     for _ in range(200):
@@ -100,7 +100,7 @@ def test_dataset_items_keep_labels_and_bands_aligned():
     data = build_sequence_data(objects, stamps, "ugriz", "4class", M=6, crop="brightest")
     stats = data.norm_stats
     ds = data.dataset(np.arange(len(data.labels)), train=True, seed=0,
-                      augment=AugmentConfig(p_drop=0.2, rotate90=True, flip=True, shift=True))
+                      augment=AugmentConfig(p_drop=0.2, geometry="rot90_flips", rotate90=True, flip=True, shift=True))
     for j in range(len(ds)):
         (x, b, m), y = ds[j]
         assert y == data.labels[ds.rows[j]]
@@ -176,3 +176,118 @@ def test_asinh_scaling_uses_train_statistics_only():
         assert abs(x.mean()) < 1e-4 and abs(x.std() - 1) < 1e-3
     with pytest.raises(ValueError, match="convention.scaling"):
         build_sequence_data(objects, stamps, "ugriz", "4class", M=10, scaling="log")
+
+
+def test_released_rotate_or_flip_augmentation():
+    """The authors' transform: half the time a rotation by U(-15, 15) deg (zero fill), otherwise a
+    flip along one axis; the same for the whole sequence, band ids untouched."""
+    images, band = _marked_sequence(n=6, s=9)
+    images[:, 0, 0] = band  # no marker: rotation interpolates it away
+    images[:, 4, 0] += 10.0  # an edge marker on the central row
+    cfg = AugmentConfig(geometry="rotate_or_flip", rotate_degrees=15.0)
+    rng = np.random.default_rng(4)
+    kinds = {"rotated": 0, "flip_h": 0, "flip_v": 0}
+    for _ in range(200):
+        im, bd = augment_sequence(images, band, rng, cfg)
+        np.testing.assert_array_equal(bd, band)
+        assert im.shape == images.shape
+        np.testing.assert_allclose(im[:, 4, 4], images[:, 4, 4], atol=1e-5)  # the centre stays
+        if np.allclose(im, images[:, :, ::-1]):
+            kinds["flip_h"] += 1
+        elif np.allclose(im, images[:, ::-1, :]):
+            kinds["flip_v"] += 1
+        else:
+            kinds["rotated"] += 1
+            assert np.any(im == 0)  # zero fill outside the rotated stamp
+            # a small rotation: the marker stays on the left edge, near the central row
+            r, c = np.unravel_index(np.argmax(im[0]), im[0].shape)
+            assert c <= 1 and 2 <= r <= 6
+    assert 70 < kinds["rotated"] < 130 and kinds["flip_h"] > 30 and kinds["flip_v"] > 30
+    with pytest.raises(ValueError, match="geometry"):
+        AugmentConfig.from_mapping({"geometry": "rot45"})
+
+
+def test_peak_windows_contain_the_peak_and_the_evaluation_window_is_one_of_them():
+    bright = np.zeros(40)
+    bright[30] = 9.0
+    rng = np.random.default_rng(0)
+    starts = set()
+    for _ in range(300):
+        a, b = pp.window(40, 8, rng=rng, bright=bright, shift="peak")
+        assert b - a == 8 and a <= 30 < b
+        starts.add(a)
+    assert starts == set(range(23, 31))  # every window that holds the peak
+    assert pp.window(40, 8, "brightest", bright)[0] in starts  # evaluation: centred on the peak
+    uniform = [pp.window(40, 8, rng=rng, shift="uniform") for _ in range(300)]
+    assert np.mean([a <= 30 < b for a, b in uniform]) < 0.5  # the uniform policy often misses it
+    idx = pp.select_images(40, 8, "peak", "brightest", lambda i: bright[i], rng, train=True)
+    assert 30 in idx and len(idx) == 8 and np.all(np.diff(idx) == 1)
+
+
+def test_drop_then_window_coverage_and_reproducible_evaluation():
+    L, M = 372, 99
+    rng = np.random.default_rng(1)
+    excess = L - M
+    for _ in range(100):
+        keep = pp.random_drop(L, M, rng)
+        assert excess // 2 <= L - len(keep) <= excess  # drops excess//2 .. excess
+        assert np.all(np.diff(keep) > 0)
+        idx = pp.select_images(L, M, "drop_then_window", "brightest", None, rng, train=True)
+        assert len(idx) == M and np.all(np.diff(idx) > 0)
+    # the window covers at least M / (M + ceil(excess / 2)) of what is left (42 % here)
+    assert round(M / (M + -(-excess // 2)), 2) == 0.42
+    assert np.array_equal(pp.random_drop(50, 60, rng), np.arange(50))  # short sequences keep everything
+    with pytest.raises(pp.ConventionDataError, match="random generator"):
+        pp.select_images(L, M, "drop_then_window", "brightest", None, None, train=False)
+    objects, stamps = synthetic_ingest(n_objects=30, stamp=8, max_epochs=12, seed=5)
+    data = build_sequence_data(objects, stamps, "ugriz", "4class", M=6, window="drop_then_window")
+    rows = np.flatnonzero(np.diff(data.offsets) > 12)[:5]
+    a, b = data.dataset(rows, train=False, seed=3), data.dataset(rows[::-1], train=False, seed=3)
+    for j in range(len(rows)):  # evaluation: the same draw per object, whatever the order
+        assert torch.equal(a[j][0][0], b[len(rows) - 1 - j][0][0])
+    c = data.dataset(rows, train=False, seed=4)
+    assert any(not torch.equal(a[j][0][0], c[j][0][0]) for j in range(len(rows)))
+
+
+def test_dataset_training_windows_agree_with_evaluation_under_peak():
+    """A sequence with one very bright image: under ``peak`` every training item and the
+    evaluation item hold it; under ``uniform`` many training items do not."""
+    objects, stamps = synthetic_ingest(n_objects=30, stamp=8, max_epochs=12, seed=6)
+    lengths = np.diff(stamps["offsets"])
+    k = int(np.argmax(lengths))
+    spike = int(stamps["offsets"][k]) + lengths[k] // 2
+    stamps["images"][spike, 3:6, 3:6] += 1e4
+    held = {}
+    for policy in ("peak", "uniform"):
+        data = build_sequence_data(objects, stamps, "ugriz", "4class", M=6, window=policy, scaling="linear")
+        row = int(np.flatnonzero(data.object_ids == stamps["cid"][k])[0])
+        aug = AugmentConfig(geometry="none", shift=True)
+        ds = data.dataset([row] * 60, train=True, seed=0, augment=aug)
+        held[policy] = np.mean([float(ds[j][0][0].amax()) > 50 for j in range(60)])
+        (x, _, _), _ = data.dataset([row], train=False)[0]
+        assert float(x.amax()) > 50  # evaluation window centred on the spike
+    assert held["peak"] == 1.0 and held["uniform"] < 0.8
+
+
+def test_uncertain_snia_excluded_or_spectroscopic():
+    """The paper's 499 SNIa leave out master-table "SNIa?" objects; the authors' split counts them."""
+    from transientrepro.sdss.partition import partition
+    from transientrepro.sdss.summary import summarise
+
+    objects, stamps = synthetic_ingest(n_objects=80, stamp=8, max_epochs=6, seed=7)
+    objects["Classification"] = objects["label"].map({"SNIa": "SNIa"}).fillna("other")
+    sn = np.flatnonzero(objects["label"].to_numpy() == "SNIa")
+    objects.loc[sn[:3], "Classification"] = "SNIa?"
+    ex = build_sequence_data(objects, stamps, "ugriz", "4class", M=6, snia_uncertain="exclude")
+    sp = build_sequence_data(objects, stamps, "ugriz", "4class", M=6, snia_uncertain="spectroscopic")
+    cids = set(objects["CID"].to_numpy()[sn[:3]])
+    assert not cids & set(ex.object_ids) and cids <= set(sp.object_ids[sp.spec_rows])
+    assert len(sp.spec_rows) == len(ex.spec_rows) + 3 and ex.meta["n_snia_uncertain"] == 3
+    p = partition(objects, 1, uncertain_snia="exclude")
+    assert not cids & set(p["CID"])
+    classes, _ = summarise(objects, 1, uncertain_snia="exclude")
+    classes_sp, parts_sp = summarise(objects, 1, uncertain_snia="spectroscopic")
+    n = dict(zip(classes["class"], classes["n"]))
+    assert dict(zip(classes_sp["class"], classes_sp["n"]))["SNIa"] == n["SNIa"] + 3
+    with pytest.raises(ValueError, match="snia_uncertain"):
+        partition(objects, 1, uncertain_snia="maybe")

@@ -8,7 +8,8 @@
   assigned to the true class. Probabilities are clipped to [eps, 1] and renormalised per row, as in
   the PLAsTiCC/Kaggle scorer.
 - ``classification_metrics``: the numbers t2 and ConvEntion report (log-loss, accuracy, macro F1,
-  ROC AUC micro/macro, PR AUC micro/per class, per-class recall, confusion matrices).
+  ROC AUC micro/macro, PR AUC micro/per class, per-class recall, confusion matrices), plus the
+  balanced accuracy (mean recall over the classes present in ``y_true``).
 - ``summarise_folds``: mean and standard deviation over cross-validation folds.
 """
 from __future__ import annotations
@@ -91,6 +92,7 @@ def classification_metrics(y_true: Any, proba: Any, class_names: Sequence[str]) 
         "log_loss": flat_weighted_log_loss(y, p, c),
         "accuracy": float(accuracy_score(y, y_pred)),
         "f1_macro": float(f1_score(y, y_pred, labels=labels[present], average="macro", zero_division=0)),
+        "balanced_accuracy": float(np.mean([np.mean(y_pred[y == c] == c) for c in labels[present]])) if len(y) else float("nan"),
     }
     # Rank metrics need >= 2 classes present; macro AUC is over the classes present in y_true.
     if present.sum() >= 2:

@@ -29,6 +29,7 @@ rule baselines_train:
     params:
         section=BASE,
         seed=config["seed"],
+        snia_uncertain=config["convention"]["snia_uncertain"],
     wildcard_constraints:
         model=BASE_MODEL_RE,
     log:

@@ -7,8 +7,9 @@ CONV_DIR = "results/sdss"
 CONV_TUNE_DIR = "results/sdss/convention_tuning"
 CONV_VARIANT_RE = "convention_(ugriz|g)(_3class)?"
 # what the scripts see of the section: scheduling keys (gpu, threads, variants) do not change results,
-# so they are left out of params (a change there does not re-run training)
-CONV_RUN = {k: v for k, v in CONV.items() if k not in ("gpu", "threads", "variants")}
+# so they are left out of params (a change there does not re-run training); nor does the ablation's own
+# sub-section (workflow/rules/convention_ablation.smk)
+CONV_RUN = {k: v for k, v in CONV.items() if k not in ("gpu", "threads", "variants", "ablation")}
 CONV_TRAIN = {k: v for k, v in CONV_RUN.items() if k != "tuning"}
 # the tuning study's best parameters are an input of training only when convention.tune is true
 CONV_BEST = [f"{CONV_TUNE_DIR}/best_params.json"] if CONV.get("tune", False) else []

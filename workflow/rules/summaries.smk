@@ -60,6 +60,7 @@ rule sdss_summaries:
         partition_counts="results/data/sdss_partition_counts.csv",
     params:
         seed=config["seed"],
+        snia_uncertain=config["convention"]["snia_uncertain"],
     log:
         "logs/summaries/sdss_summaries.log",
     conda:

@@ -11,10 +11,16 @@
   convolutional network (RCNN) of Carrasco-Davis et al. (2019). One frame holds the 5 ugriz bands
   as channels (missing bands are zero images) or the g band alone.
 
-The original papers' exact layer tables could not be retrieved offline; the layer *types* follow
-them (stacked 3x3 convolutions + max pooling, a fully connected projection, GRU/LSTM, softmax
-classifier), and the widths at paper settings (config/paper.yaml) were chosen so the parameter
-counts land on ConvEntion Table 3 (1.993M / 1.992M, 2.190M / 2.189M, 60K). The ugriz-vs-g
+Which layers come from where (issue 10, row 9): the source papers' layer tables (Gómez et al. 2020,
+MNRAS 499, 3130, arXiv:2004.13877; Carrasco-Davis et al. 2019, PASP 131, 108006, arXiv:1807.03869)
+could not be retrieved here -- the stored public pages and code hold only their abstracts, and
+neither ConvEntion repository contains baseline code. From the abstracts: TAO-Net models "the
+spatio-temporal patterns with Deep Convolutional Neural Networks and Gated Recurrent Units" (a
+per-image CNN then a GRU), the RCNN of Carrasco-Davis et al. is "a recurrent convolutional neural
+network" (a per-image CNN then an LSTM). So the layer *types* follow the papers (stacked 3x3
+convolutions + max pooling, a fully connected projection, GRU/LSTM, softmax classifier) and the
+widths at paper settings (config/paper.yaml) are our choice, fitted so the parameter counts land on
+ConvEntion Table 3 (1.993M / 1.992M, 2.190M / 2.189M, 60K): the match is by construction. The ugriz-vs-g
 difference in Table 3 (~1K) is exactly the first convolution's extra input channels
 (4 x 3 x 3 x 32 = 1,152), which fixes the first layer at 32 3x3 filters. The spatial map is
 adaptively pooled to a fixed ``pool x pool`` grid, so parameter counts do not depend on the stamp

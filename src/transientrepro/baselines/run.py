@@ -25,12 +25,13 @@ tensors. Both adapters keep ``SequenceData``'s duck type (``labels``, ``object_i
 ``class_names``, ``n_classes``, ``pretrain_rows``, ``spec_rows``, ``dataset(rows, train, seed,
 augment)``); items are ``((x, mask), y)`` and the models are called as ``model(x, mask)``.
 
-Sequences longer than ``max_len`` epochs: evaluation keeps the window centred on the brightest
-epoch (ConvEntion's ``crop='brightest'`` policy, brightness = the brightest image of the epoch),
-training with ``augment.shift`` a random window. Training augmentation of image frames (same
-``AugmentConfig`` as ConvEntion, applied per epoch frame): each epoch dropped with ``p_drop``
-(at least one kept), one random rot90 and random flips for the whole sequence. Light curves are
-not augmented except for the random window.
+Sequences longer than ``max_len`` epochs: ConvEntion's window policies (``baselines.window``,
+``convention.preprocess.select_images``) counted in epochs: ``peak`` (training: random shifts
+containing the brightest epoch; evaluation: centred on it; brightness = the brightest image of
+the epoch, or the largest transformed flux of a light-curve epoch), ``uniform`` (training: any
+window) or ``drop_then_window``. Training augmentation of image frames (same ``AugmentConfig`` as
+ConvEntion, applied to the whole frame sequence): each epoch dropped with ``p_drop`` (at least one
+kept), then ``augment.geometry``. Light curves are not augmented except for the window.
 """
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ import torch
 from ..io import load_npz, write_csv, write_json
 from ..paper import paper_numbers
 from ..convention import preprocess as pp
-from ..convention.augment import AugmentConfig
+from ..convention.augment import AugmentConfig, augment_geometry
 from ..convention.data import PartitionedRows, RowsDataset, SequenceData, build_sequence_data
 from ..convention.protocol import TrainConfig, run_protocol
 from .lightcurves import (
@@ -108,6 +109,7 @@ class _Base(PartitionedRows):
     class_names: tuple[str, ...]
     max_len: int
     crop: str
+    window: str = "peak"
     meta: dict[str, Any] = field(default_factory=dict)
 
 
@@ -149,31 +151,21 @@ class EpochFrameDataset(RowsDataset):
             if not k.any():
                 k[self.rng.integers(n_ep)] = True
             keep_ep = keep_ep[k]
-        # window of at most max_len epochs (random when training with shift, else brightest-centred)
-        bright = None
-        if len(keep_ep) > d.max_len and (aug is None or not aug.shift) and d.crop == "brightest":
-            per_img = pp.brightness(images)
+
+        def bright_fn(idx):
             per_ep = np.full(n_ep, -np.inf)
-            np.maximum.at(per_ep, ep, per_img)
-            bright = per_ep[keep_ep]
-        lo, hi = pp.window(len(keep_ep), d.max_len, d.crop, bright, self.rng if (aug is not None and aug.shift) else None)
-        keep_ep = keep_ep[lo:hi]
+            np.maximum.at(per_ep, ep, pp.brightness(images))
+            return per_ep[keep_ep[idx]]
+
+        keep_ep = keep_ep[pp.select_images(len(keep_ep), d.max_len, d.window, d.crop, bright_fn, self.window_rng(i),
+                                           self.shifting)]
         new_index = np.full(n_ep, -1, dtype=np.int64)
         new_index[keep_ep] = np.arange(len(keep_ep))
         sel = new_index[ep] >= 0
         x = np.zeros((d.max_len, d.n_channels, d.stamp_size, d.stamp_size), dtype=np.float32)
         x[new_index[ep[sel]], chan[sel]] = images[sel]
         if aug is not None:
-            if aug.rotate90:
-                r = int(self.rng.integers(4))
-                if r:
-                    x = np.rot90(x, k=r, axes=(2, 3))
-            if aug.flip:
-                if self.rng.random() < 0.5:
-                    x = x[..., ::-1]
-                if self.rng.random() < 0.5:
-                    x = x[..., ::-1, :]
-            x = np.ascontiguousarray(x)
+            x = augment_geometry(x, self.rng, aug)
         mask = np.zeros(d.max_len, dtype=bool)
         mask[: len(keep_ep)] = True
         return (torch.from_numpy(x), torch.from_numpy(mask)), int(d.labels[i])
@@ -199,25 +191,19 @@ class LightCurveDataset(RowsDataset):
     """Items ``((x (max_len, F) float32, mask (max_len,) bool), y)``; training items are randomly
     shifted within the light curve (the only augmentation that applies to photometry)."""
 
-    @property
-    def shift(self) -> bool:
-        return bool(self.augment is not None and self.augment.shift)
-
     def __getitem__(self, j: int):
         d = self.data
         i = int(self.rows[j])
         n = int(d.lengths[i])
         seq = d.X[i, :n]
-        bright = None
-        if n > d.max_len and not self.shift and d.crop == "brightest":
-            bright = d.X[i, :n, :5].max(axis=1)  # transformed flux of the brightest band
-        lo, hi = pp.window(n, d.max_len, d.crop, bright, self.rng if self.shift else None)
+        keep = pp.select_images(n, d.max_len, d.window, d.crop, lambda idx: seq[idx, :5].max(axis=1),
+                                self.window_rng(i), self.shifting)  # brightness: largest transformed band flux
         x = np.zeros((d.max_len, d.n_features), dtype=np.float32)
-        x[: hi - lo] = seq[lo:hi]
-        if lo > 0:
+        x[: len(keep)] = seq[keep]
+        if len(keep) and keep[0] > 0:
             x[0, -1] = 0.0  # no previous epoch inside the window
         mask = np.zeros(d.max_len, dtype=bool)
-        mask[: hi - lo] = True
+        mask[: len(keep)] = True
         return (torch.from_numpy(x), torch.from_numpy(mask)), int(d.labels[i])
 
 
@@ -238,7 +224,8 @@ def _kept_image_rows(stamps: Mapping[str, np.ndarray], seq: SequenceData, bands:
 
 
 def build_frame_data(seq: SequenceData, stamps: Mapping[str, np.ndarray], bands: str, max_len: int,
-                     epoch_tol: float, crop: str = "brightest", source: str = "stamps.npz") -> EpochFrameData:
+                     epoch_tol: float, crop: str = "brightest", source: str = "stamps.npz",
+                     window: str = "peak") -> EpochFrameData:
     """Regroup ConvEntion's normalised, band-separated sequences into epoch frames."""
     if "mjd" not in stamps:
         raise LightCurveError(f"{source}: missing array 'mjd' (needed to group stamps into epochs)")
@@ -268,12 +255,13 @@ def build_frame_data(seq: SequenceData, stamps: Mapping[str, np.ndarray], bands:
                 frame_fill={"mean_bands_per_epoch": float(len(images) / n_ep.sum())},
                 n_duplicate_band_stamps_dropped=int(len(rows) - len(images)))
     return EpochFrameData(labels=seq.labels, object_ids=seq.object_ids, partition=seq.partition, class_names=seq.class_names,
-                          max_len=int(max_len), crop=crop, meta=meta, images=images, channel=channel, epoch=epoch,
+                          max_len=int(max_len), crop=crop, window=window, meta=meta, images=images, channel=channel, epoch=epoch,
                           offsets=offsets, n_channels=len(band_ids))
 
 
 def build_lightcurve_data(seq: SequenceData, lightcurves: pd.DataFrame, max_len: int, epoch_tol: float,
-                          crop: str = "brightest", source: str = "lightcurves.parquet") -> LightCurveData:
+                          crop: str = "brightest", source: str = "lightcurves.parquet",
+                          window: str = "peak") -> LightCurveData:
     """Light-curve tensors for the objects, labels and partition of ``seq`` (ugriz, 4 classes).
 
     ``lightcurves``: the ingest's table (CID, mjd, band 1..5, flux, flux_err). Flux scales are fit
@@ -304,7 +292,7 @@ def build_lightcurve_data(seq: SequenceData, lightcurves: pd.DataFrame, max_len:
                                    "fraction_truncated": float(np.mean(t.lengths > max_len))},
                 n_observations=int(len(lc)))
     return LightCurveData(labels=seq.labels, object_ids=seq.object_ids, partition=seq.partition, class_names=seq.class_names,
-                          max_len=int(max_len), crop=crop, meta=meta, X=t.X[:, :L], lengths=t.lengths,
+                          max_len=int(max_len), crop=crop, window=window, meta=meta, X=t.X[:, :L], lengths=t.lengths,
                           feature_names=t.feature_names)
 
 
@@ -328,8 +316,10 @@ def train_config(section: Mapping[str, Any], seed: int) -> TrainConfig:
     return TrainConfig.from_mapping(tr, "baselines.train")
 
 
-def load_data(spec: ModelSpec, objects_path, stamps_path, lightcurves_path, section: Mapping[str, Any], seed: int):
-    """The adapter data object of ``spec`` from the SDSS ingest files."""
+def load_data(spec: ModelSpec, objects_path, stamps_path, lightcurves_path, section: Mapping[str, Any], seed: int,
+              snia_uncertain: str = "exclude"):
+    """The adapter data object of ``spec`` from the SDSS ingest files (``snia_uncertain``: as
+    ``convention.snia_uncertain``, so both see the same Table 5 partition)."""
     # The Table 5 partition comes from build_sequence_data (the SDSS stage's assign_partitions with
     # the workflow seed), exactly as for ConvEntion, so both see the same objects in each partition.
     objects = pd.read_parquet(objects_path)
@@ -340,6 +330,7 @@ def load_data(spec: ModelSpec, objects_path, stamps_path, lightcurves_path, sect
     else:
         stamps = load_npz(stamps_path)
     crop = str(section.get("crop", "brightest"))
+    window = str(section.get("window", "peak"))
     max_len, tol = int(section.get("max_len", 99)), float(section.get("epoch_tol", 0.5))
     if spec.arch == "lstm_lightcurves":
         # Only the objects, labels and partition are needed: same selection as the image models
@@ -348,12 +339,13 @@ def load_data(spec: ModelSpec, objects_path, stamps_path, lightcurves_path, sect
             raise BaselineConfigError("lstm_lightcurves needs the ingest's lightcurves.parquet (input 'lightcurves')")
         placeholder = {**stamps, "images": np.ones((len(stamps.get("band", [])), 1, 1), dtype=np.float32)}
         seq = build_sequence_data(objects, placeholder, spec.bands, spec.task, M=1, crop=crop, seed=int(seed),
-                                  source=str(stamps_path), scaling=scaling)
-        return build_lightcurve_data(seq, pd.read_parquet(lightcurves_path), max_len, tol, crop, str(lightcurves_path))
+                                  source=str(stamps_path), scaling=scaling, snia_uncertain=snia_uncertain)
+        return build_lightcurve_data(seq, pd.read_parquet(lightcurves_path), max_len, tol, crop, str(lightcurves_path),
+                                     window=window)
     # M is ConvEntion's image-count crop; the baselines crop in epochs, so keep every image here
     seq = build_sequence_data(objects, stamps, spec.bands, spec.task, M=max(1, len(stamps["images"])), crop=crop,
-                              seed=int(seed), source=str(stamps_path), scaling=scaling)
-    return build_frame_data(seq, stamps, spec.bands, max_len, tol, crop, str(stamps_path))
+                              seed=int(seed), source=str(stamps_path), scaling=scaling, snia_uncertain=snia_uncertain)
+    return build_frame_data(seq, stamps, spec.bands, max_len, tol, crop, str(stamps_path), window=window)
 
 
 def model_factory(spec: ModelSpec, hp: Mapping[str, Any], data):
@@ -391,7 +383,7 @@ def param_rows(spec: ModelSpec, hp: Mapping[str, Any], n_classes: int, built: in
 
 
 def run_baseline(model: str, objects_path, stamps_path, lightcurves_path, section: Mapping[str, Any], out_dir,
-                 params_csv, seed: int = 42) -> dict[str, Any]:
+                 params_csv, seed: int = 42, snia_uncertain: str = "exclude") -> dict[str, Any]:
     """Train one baseline with ConvEntion's protocol; writes into ``out_dir`` metrics.json,
     predictions.parquet, curves.csv, pretrain_curves.csv, pretrain.pt, fold{f}_ens{e}.pt, and the
     parameter-count fragment ``params_csv``."""
@@ -399,7 +391,7 @@ def run_baseline(model: str, objects_path, stamps_path, lightcurves_path, sectio
     spec = parse_model(model)
     hp = architecture(section, spec.arch)
     tcfg = train_config(section, seed)
-    data = load_data(spec, objects_path, stamps_path, lightcurves_path, section, seed)
+    data = load_data(spec, objects_path, stamps_path, lightcurves_path, section, seed, snia_uncertain)
     t_data = time.time() - t0
     factory = model_factory(spec, hp, data)
     built = count_parameters(factory(data.n_classes))
@@ -412,7 +404,8 @@ def run_baseline(model: str, objects_path, stamps_path, lightcurves_path, sectio
         "n_params": built, "n_params_paper_settings": int(params["built_n_params"].iloc[1]),
         "n_params_paper_reported": params["paper_n_params"].iloc[0],
         "hyperparameters": {"architecture": hp, "max_len": data.max_len, "epoch_tol": float(section.get("epoch_tol", 0.5)),
-                            "crop": data.crop, "train": tcfg.to_dict()},
+                            "crop": data.crop, "window": data.window, "snia_uncertain": snia_uncertain,
+                            "train": tcfg.to_dict()},
         "paper": {"accuracy": paper_ref.get("accuracy"), "f1": paper_ref.get("f1")},
         "data": data.meta, "device": str(tcfg.torch_device()), "torch_threads": torch.get_num_threads(),
     }

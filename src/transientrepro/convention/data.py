@@ -26,7 +26,7 @@ import torch
 from torch.utils.data import Dataset
 
 from . import preprocess as pp
-from .augment import AugmentConfig, augment_sequence
+from .augment import AugmentConfig, augment_geometry, drop_images
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,7 @@ class SequenceData(PartitionedRows):
     class_names: tuple[str, ...]
     M: int
     crop: str = "brightest"
+    window: str = "peak"
     norm_stats: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict)
 
@@ -81,6 +82,8 @@ class SequenceData(PartitionedRows):
             raise ValueError("SequenceData: images, band and offsets[-1] disagree")
         if self.crop not in pp.CROP_POLICIES:
             raise ValueError(f"convention.data.crop: unknown policy {self.crop!r}; expected {pp.CROP_POLICIES}")
+        if self.window not in pp.WINDOW_POLICIES:
+            raise ValueError(f"convention.window: unknown policy {self.window!r}; expected {pp.WINDOW_POLICIES}")
         lengths = np.diff(self.offsets)
         if (lengths == 0).any():
             i = int(np.flatnonzero(lengths == 0)[0])
@@ -107,7 +110,21 @@ class RowsDataset(Dataset):
     def __init__(self, data: Any, rows: np.ndarray, train: bool, seed: int, augment: AugmentConfig | None) -> None:
         self.data, self.rows, self.train = data, np.asarray(rows, dtype=np.int64), train
         self.augment = augment if train else None
+        self.seed = int(seed)
         self.rng = np.random.default_rng(seed)
+
+    @property
+    def shifting(self) -> bool:
+        """Training with random sequence shifts (``augment.shift``)."""
+        return self.augment is not None and self.augment.shift
+
+    def window_rng(self, i: int) -> np.random.Generator:
+        """The generator of the window draw of object row ``i``: the dataset's stream when shifting;
+        otherwise (evaluation) a per-object seeded one, used only by the random ``drop_then_window``
+        policy, so evaluation is reproducible and independent of the order of the rows."""
+        if self.shifting:
+            return self.rng
+        return np.random.default_rng([self.seed, 7, int(i)])
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -118,18 +135,19 @@ class RowsDataset(Dataset):
 
 
 class SequenceDataset(RowsDataset):
-    """Items ``((x, band, mask), y)``; training items are augmented and randomly shifted."""
+    """Items ``((x, band, mask), y)``; training items are augmented and shifted (``data.window``)."""
 
     def __getitem__(self, j: int):
         i = int(self.rows[j])
         images, band = self.data.sequence(i)
-        rng = None
         if self.augment is not None:
-            images, band = augment_sequence(images, band, self.rng, self.augment)
-            rng = self.rng if self.augment.shift else None
-        bright = pp.brightness(images) if (rng is None and self.data.crop == "brightest" and len(images) > self.data.M) else None
-        a, b = pp.window(len(images), self.data.M, self.data.crop, bright, rng)
-        x, bd, mask = pp.pad(np.asarray(images[a:b]), np.asarray(band[a:b]), self.data.M)
+            images, band = drop_images(images, band, self.rng, self.augment.p_drop)
+        keep = pp.select_images(len(images), self.data.M, self.data.window, self.data.crop,
+                                lambda idx: pp.brightness(images[idx]), self.window_rng(i), self.shifting)
+        images, band = np.asarray(images[keep]), np.asarray(band[keep])
+        if self.augment is not None:
+            images = augment_geometry(images, self.rng, self.augment)
+        x, bd, mask = pp.pad(images, band, self.data.M)
         return (torch.from_numpy(x), torch.from_numpy(bd), torch.from_numpy(mask)), int(self.data.labels[i])
 
 
@@ -162,28 +180,38 @@ def default_partition(objects: pd.DataFrame, labels: np.ndarray, seed: int) -> n
     return out.astype(str)
 
 
-def _ingest_partition(objects: pd.DataFrame, seed: int) -> np.ndarray | None:
+def _ingest_partition(objects: pd.DataFrame, seed: int, snia_uncertain: str = "exclude") -> np.ndarray | None:
     """The Table 5 partition: an explicit ``partition`` column, else the SDSS stage's
-    ``transientrepro.sdss.partition.assign_partitions(objects, seed)`` (fold 0; its FineTune + Test
-    union, the pool we cross-validate, does not depend on the fold), else None."""
+    ``transientrepro.sdss.partition.assign_partitions(objects, seed, uncertain_snia=...)`` (fold 0;
+    its FineTune + Test union, the pool we cross-validate, does not depend on the fold), else None."""
     if "partition" in objects.columns:
         return objects["partition"].fillna("").astype(str).to_numpy()
     try:
         from transientrepro.sdss.partition import assign_partitions
     except ImportError:
         return None
-    return np.asarray(assign_partitions(objects, int(seed))).astype(str)
+    return np.asarray(assign_partitions(objects, int(seed), uncertain_snia=snia_uncertain)).astype(str)
+
+
+def _uncertain_snia(objects: pd.DataFrame) -> np.ndarray:
+    try:
+        from transientrepro.sdss.partition import uncertain_snia_rows
+    except ImportError:
+        return np.zeros(len(objects), dtype=bool)
+    return uncertain_snia_rows(objects)
 
 
 def build_sequence_data(objects: pd.DataFrame, stamps: Mapping[str, np.ndarray], bands: str, task: str,
                         M: int, crop: str = "brightest", seed: int = 42, source: str = "stamps.npz",
-                        scaling: str = "linear") -> SequenceData:
+                        scaling: str = "linear", window: str = "peak", snia_uncertain: str = "exclude") -> SequenceData:
     """Assemble ``SequenceData`` for (bands, task) from the SDSS ingest tables.
 
     ``objects``: one row per object with CID, label (and spec_confirmed, optional partition);
     ``stamps``: images, band, offsets, cid (flat layout). Objects whose task label is excluded
     (Unknown) or that have no image in ``bands`` are dropped (counted in ``meta``). ``seed`` is the
-    partition seed (the workflow's top-level ``seed``, as for the Table 5 summary).
+    partition seed (the workflow's top-level ``seed``, as for the Table 5 summary);
+    ``snia_uncertain`` decides whether ``SNIa?`` objects are excluded (the paper's Table 1/5) or
+    spectroscopic SNIa (the authors' split files); ``window`` is the training-window policy.
     """
     for key in ("images", "band", "offsets", "cid"):
         if key not in stamps:
@@ -203,7 +231,7 @@ def build_sequence_data(objects: pd.DataFrame, stamps: Mapping[str, np.ndarray],
         raise ValueError(f"{source}: CID {int(missing[0])} has stamps but no row in the objects table")
     obj = by_cid.loc[cid].reset_index()
     labels, names = pp.task_labels(obj["label"].tolist(), task)
-    partition = _ingest_partition(obj, seed)
+    partition = _ingest_partition(obj, seed, snia_uncertain)
     if partition is None:
         partition = default_partition(obj, labels, seed)
     bad = ~np.isin(partition, PARTITIONS + ("",))
@@ -239,11 +267,12 @@ def build_sequence_data(objects: pd.DataFrame, stamps: Mapping[str, np.ndarray],
     meta = {
         "bands": bands, "task": task, "n_objects_in": int(len(cid)),
         "n_excluded_label": int((labels < 0).sum()), "n_no_image_in_bands": int(((labels >= 0) & (lengths == 0)).sum()),
+        "snia_uncertain": snia_uncertain, "n_snia_uncertain": int(_uncertain_snia(obj).sum()),
         "n_no_partition": int(((labels >= 0) & (lengths > 0) & (partition == "")).sum()),
         "n_objects": int(keep_obj.sum()), "n_images": int(len(img_rows)),
         "partition_counts": {p: {names[c]: int(((part_k == p) & (labels[keep_obj] == c)).sum()) for c in range(len(names))}
                              for p in PARTITIONS},
-        "scaling": scaling,
+        "scaling": scaling, "window": window,
         "norm_stats": {pp.BAND_NAMES[b - 1]: {"mean": float(stats[b, 0]), "std": float(stats[b, 1]),
                                               "asinh_noise": float(noise[b])} for b in range(1, 6)},
         "sequence_length": {"median": float(np.median(np.diff(new_off))) if len(new_off) > 1 else 0.0,
@@ -251,7 +280,7 @@ def build_sequence_data(objects: pd.DataFrame, stamps: Mapping[str, np.ndarray],
     }
     return SequenceData(images=norm, band=band_k, offsets=new_off, labels=labels[keep_obj],
                         object_ids=cid[keep_obj].astype(np.int64), partition=part_k, class_names=tuple(names),
-                        M=int(M), crop=crop, norm_stats=stats, meta=meta)
+                        M=int(M), crop=crop, window=window, norm_stats=stats, meta=meta)
 
 
 def synthetic_ingest(n_objects: int = 120, stamp: int = 16, max_epochs: int = 12, seed: int = 0,

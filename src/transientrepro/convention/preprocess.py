@@ -24,12 +24,23 @@ Bandwise normalisation (§4.1 "the images were normalized bandwise")
     x <- asinh(x / noise_b) with noise_b the robust (MAD) pixel noise of band b in the same set,
     which compresses the heavy-tailed fluxes of bright stars and nuclei.
 
-Crop/pad policy to the sequence length M (the paper: M = 99)
-    * sequences longer than M: evaluation takes the window of M consecutive images centred on the
-      brightest image (largest mean over the central 5x5 pixels of the normalised image), clipped to
-      the sequence ends (``crop="brightest"``), or the first M images (``crop="first"``); training
-      with ``augment.shift`` takes a uniformly random window of M (sequence shifting, §3.1);
-    * sequences shorter than M are left-aligned and padded with zero images of band id 0, mask False.
+Windows of at most M images (the paper: M = 99) -- training and test must agree (issue 10, row 4)
+    An SN lives in one season of a three-season sequence, so a window that misses the peak is a
+    sequence with the label but not the signal. ``window`` (config ``convention.window``) picks
+    the training windows; evaluation always uses a deterministic one:
+    * ``peak`` (default): training windows are random shifts that contain the brightest image
+      (largest mean over the central 5x5 pixels of the normalised image), its position in the
+      window uniform; evaluation takes the window centred on the brightest image (``crop=
+      "brightest"``, clipped to the sequence ends) -- one of the training windows;
+    * ``uniform``: a uniformly random window in training (the project before issue 10), the
+      brightest-centred (or first) one at evaluation: the two disagree;
+    * ``drop_then_window`` (the authors' code, a6d0e5c ``finetune_dataset_SDSSFewChanSpectro.py``
+      ``RandomDrop`` + ``randint`` start): first drop a random ``excess//2 .. excess`` of the
+      images (excess = length - M), then take a uniformly random window of M, which covers at
+      least M / (M + ceil(excess / 2)) of the remaining sequence (42 % for a 372-image sequence at
+      M = 99). The authors evaluate with the same random transform; here the
+      evaluation draw is seeded per object, so it is reproducible.
+    Sequences shorter than M are left-aligned and padded with zero images of band id 0, mask False.
 """
 from __future__ import annotations
 
@@ -46,6 +57,7 @@ TASKS = {
 }
 _LABEL_ALIASES = {"SNIa_PT": "SNIa", "SNOther_PT": "SNOther", "SNIa-PT": "SNIa", "SNOther-PT": "SNOther"}
 CROP_POLICIES = ("brightest", "first")
+WINDOW_POLICIES = ("peak", "uniform", "drop_then_window")
 
 
 class ConventionDataError(ValueError):
@@ -180,16 +192,25 @@ def brightness(images: np.ndarray, half: int = 2) -> np.ndarray:
 
 
 def window(length: int, M: int, policy: str = "brightest", bright: np.ndarray | None = None,
-           rng: np.random.Generator | None = None) -> tuple[int, int]:
+           rng: np.random.Generator | None = None, shift: str = "uniform") -> tuple[int, int]:
     """[start, stop) of the at most M images kept from a sequence of ``length``.
 
-    ``rng`` given: a uniformly random window (training-time sequence shifting). Otherwise
-    ``policy``: "brightest" centres the window on argmax(bright), "first" keeps the first M.
+    ``rng`` given (training-time sequence shifting): a random window, uniform over all starts
+    (``shift="uniform"``) or over the starts whose window contains argmax(bright) (``"peak"``).
+    Otherwise ``policy``: "brightest" centres the window on argmax(bright), "first" keeps the first M.
     """
     if length <= M:
         return 0, length
     if rng is not None:
-        start = int(rng.integers(0, length - M + 1))
+        if shift == "peak":
+            if bright is None or len(bright) != length:
+                raise ConventionDataError("window: shift='peak' needs one brightness value per image")
+            p = int(np.argmax(bright))
+            start = int(rng.integers(max(0, p - M + 1), min(p, length - M) + 1))
+        elif shift == "uniform":
+            start = int(rng.integers(0, length - M + 1))
+        else:
+            raise ConventionDataError(f"window: unknown shift {shift!r}; expected 'peak' or 'uniform'")
     elif policy == "first":
         start = 0
     elif policy == "brightest":
@@ -199,6 +220,47 @@ def window(length: int, M: int, policy: str = "brightest", bright: np.ndarray | 
     else:
         raise ConventionDataError(f"convention.data.crop: unknown policy {policy!r}; expected {CROP_POLICIES}")
     return start, start + M
+
+
+def random_drop(length: int, M: int, rng: np.random.Generator) -> np.ndarray:
+    """Indices kept by the authors' ``RandomDrop``: a sequence longer than M loses a random
+    ``excess//2 .. excess`` of its images (excess = length - M), drawn without replacement;
+    shorter ones keep everything. Order is preserved."""
+    if length <= M:
+        return np.arange(length)
+    excess = length - M
+    n_drop = int(rng.integers(excess // 2, excess + 1))
+    drop = rng.choice(length, size=n_drop, replace=False)
+    keep = np.ones(length, dtype=bool)
+    keep[drop] = False
+    return np.flatnonzero(keep)
+
+
+def select_images(length: int, M: int, window_policy: str, crop: str, bright_fn, rng: np.random.Generator | None,
+                  train: bool) -> np.ndarray:
+    """Indices (ascending) of the at most M images fed to the network (see the module docstring).
+
+    ``bright_fn(idx)`` returns the brightness of images ``idx`` (computed only when needed);
+    ``rng``: the training draw (``train``: random shifts) or, for ``drop_then_window``, the seeded
+    evaluation draw.
+    """
+    if window_policy not in WINDOW_POLICIES:
+        raise ConventionDataError(f"convention.window: unknown policy {window_policy!r}; expected {WINDOW_POLICIES}")
+    idx = np.arange(length)
+    if window_policy == "drop_then_window":
+        if rng is None:
+            raise ConventionDataError("select_images: window='drop_then_window' needs a random generator")
+        idx = idx[random_drop(length, M, rng)]
+        a, b = window(len(idx), M, rng=rng, shift="uniform")
+        return idx[a:b]
+    if length <= M:
+        return idx
+    if train and rng is not None:
+        bright = bright_fn(idx) if window_policy == "peak" else None
+        a, b = window(length, M, rng=rng, bright=bright, shift=window_policy)
+    else:
+        a, b = window(length, M, crop, bright_fn(idx) if crop == "brightest" else None)
+    return idx[a:b]
 
 
 def pad(images: np.ndarray, band: np.ndarray, M: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -1,11 +1,13 @@
 """Training protocol of ConvEntion §4.1, generic over the network (reused by the baselines).
 
-API (stable; helper E codes against it)
----------------------------------------
+API (stable; the baselines code against it)
+-------------------------------------------
 ``TrainConfig.from_mapping(mapping)``: lr (1e-3), batch_size (128), epochs_pretrain (100),
     epochs_finetune (100), n_folds (5), n_ensembles (3), seed, weighted_sampler (True),
-    eval_every_epoch (True), device ("auto" | "cpu" | "cuda"), augment (dict for AugmentConfig:
-    p_drop, rotate90, flip, shift).
+    eval_every_epoch (True), device ("auto" | "cpu" | "cuda"), loss ("cross_entropy" | "focal"),
+    focal_gamma (2), optimizer ("adam" | "adamw"), weight_decay (AdamW only), selection
+    ("best_val" | "last" | "test_fold"), selection_metric ("accuracy" | "balanced_accuracy" |
+    "loss"), inner_val_fraction (0.2), augment (dict for AugmentConfig).
 
 ``data``: a ``SequenceData`` (convention.data) or any object with the same duck type:
     ``labels`` (n,) int64 0..C-1, ``object_ids`` (n,) int64, ``class_names`` tuple,
@@ -26,20 +28,33 @@ API (stable; helper E codes against it)
     Stratified ``cfg.n_folds``-fold CV over ``data.spec_rows`` (FineTune + Test). In each fold,
     ``cfg.n_ensembles`` networks (seed = cfg.seed + 1000 * fold + member) are initialised from
     ``pretrained`` (a path to a state_dict or a dict; the last classifier layer, or any tensor
-    whose shape differs, is left at its fresh initialisation) and fine-tuned on the other folds;
-    their softmax probabilities on the held-out fold are averaged; metrics per fold come from
-    ``transientrepro.metrics.classification_metrics`` and are summarised with ``summarise_folds``.
-    Writes into ``out_dir``: ``fold{f}_ens{e}.pt`` (state_dicts), ``predictions.parquet``
-    (object_id, fold, y_true, y_pred, p_<class>...), ``curves.csv`` (stage, fold, ensemble, epoch,
-    train_loss, train_accuracy, val_loss, val_accuracy). Returns the metrics dict (see
-    ``summarise``) without writing metrics.json.
+    whose shape differs, is left at its fresh initialisation) and fine-tuned on the other folds.
+    Model selection (``cfg.selection``):
+
+    * ``best_val`` (default): a stratified ``inner_val_fraction`` of the training folds
+      (``inner_split``; it depends on the training folds' labels only) is held out; each member keeps
+      the epoch with the best ``selection_metric`` on it. The test fold is never used to choose.
+    * ``last``: every training-fold object is trained on; the last epoch is kept.
+    * ``test_fold`` -- the authors' choice, OPTIMISTIC, never a default: the epoch with the best
+      accuracy on the test fold itself (``training.py:85-90`` at HEAD; a6d0e5c
+      ``finetuning.py:329-339``).
+
+    Both the last epoch and the selected epoch are evaluated on the test fold, for every member and
+    for the ensemble (the members' softmax probabilities averaged). Per fold the metrics come
+    from ``transientrepro.metrics.classification_metrics`` and are summarised with
+    ``summarise_folds``. Writes into ``out_dir``: ``fold{f}_ens{e}.pt`` (state_dicts of the kept
+    epoch), ``predictions.parquet`` (object_id, fold, y_true, y_pred, p_<class>... of the ensemble at
+    the kept epoch), ``curves.csv`` (stage, fold, ensemble, epoch, train_loss, train_accuracy,
+    val_loss, val_accuracy, val_balanced_accuracy (the selection set), test_loss, test_accuracy (the
+    test fold, monitoring only)). Returns the metrics dict (see ``finetune_cv``) without writing
+    metrics.json.
 
 ``run_protocol(model_factory, data, cfg, out_dir, pretrained=None, do_pretrain=True, extra=None) -> dict``
     pretrain (to ``out_dir/pretrain.pt``, unless ``pretrained`` is given or do_pretrain is False)
     then ``finetune_cv``, and writes ``out_dir/metrics.json`` (the metrics plus ``extra``).
 
 ``load_pretrained(model, state) -> (loaded_keys, skipped_keys)``; ``predict_proba(model, dataset,
-    batch_size, device)``; ``train_model(...)`` (one training run with the weighted sampler).
+    batch_size, device)``; ``train_model(...)`` (one training run, ``fitting``).
 
 All files are written atomically (``transientrepro.io``); everything is deterministic given the
 seeds (torch CPU kernels; no DataLoader workers).
@@ -57,19 +72,18 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from sklearn.model_selection import StratifiedKFold
-from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from ..io import atomic_path, write_csv, write_json, write_parquet
 from ..metrics import classification_metrics, summarise_folds
 from .augment import AugmentConfig
-from .sampler import weighted_sampler
+from .fitting import LOSSES, OPTIMIZERS, SELECTION_METRICS, FitResult, predict_proba, train_model
 
 log = logging.getLogger(__name__)
 
 ModelFactory = Callable[[int], nn.Module]
+SELECTIONS = ("best_val", "last", "test_fold")
+HEADLINE = ("accuracy", "f1_macro", "balanced_accuracy", "log_loss")
 
 
 @dataclass(frozen=True)
@@ -84,6 +98,13 @@ class TrainConfig:
     weighted_sampler: bool = True
     eval_every_epoch: bool = True
     device: str = "auto"
+    loss: str = "cross_entropy"
+    focal_gamma: float = 2.0
+    optimizer: str = "adam"
+    weight_decay: float = 0.1339
+    selection: str = "best_val"
+    selection_metric: str = "accuracy"
+    inner_val_fraction: float = 0.2
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     @classmethod
@@ -94,9 +115,10 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"{where}: unknown keys {sorted(unknown)}")
         if "augment" in m and not isinstance(m["augment"], AugmentConfig):
-            m["augment"] = AugmentConfig.from_mapping(m["augment"])
-        if "lr" in m:
-            m["lr"] = float(m["lr"])
+            m["augment"] = AugmentConfig.from_mapping(m["augment"], where.rsplit(".", 1)[0] + ".augment")
+        for k in ("lr", "focal_gamma", "weight_decay", "inner_val_fraction"):
+            if k in m:
+                m[k] = float(m[k])
         cfg = cls(**m)
         if cfg.n_folds < 2:
             raise ValueError(f"{where}.n_folds must be >= 2, got {cfg.n_folds}")
@@ -104,6 +126,12 @@ class TrainConfig:
             raise ValueError(f"{where}: n_ensembles, batch_size and lr must be positive")
         if cfg.epochs_pretrain < 0 or cfg.epochs_finetune < 0:
             raise ValueError(f"{where}: epochs must be >= 0")
+        for key, allowed in (("loss", LOSSES), ("optimizer", OPTIMIZERS), ("selection", SELECTIONS),
+                             ("selection_metric", SELECTION_METRICS)):
+            if getattr(cfg, key) not in allowed:
+                raise ValueError(f"{where}.{key}: {getattr(cfg, key)!r} not in {list(allowed)}")
+        if not 0.0 < cfg.inner_val_fraction < 1.0:
+            raise ValueError(f"{where}.inner_val_fraction must be in (0, 1), got {cfg.inner_val_fraction}")
         return cfg
 
     def to_dict(self) -> dict[str, Any]:
@@ -115,10 +143,6 @@ class TrainConfig:
         if self.device == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
         return torch.device(self.device)
-
-
-def _to(inputs, device):
-    return [t.to(device, non_blocking=True) for t in inputs]
 
 
 def seed_everything(seed: int) -> None:
@@ -148,71 +172,17 @@ def load_pretrained(model: nn.Module, state: Mapping[str, torch.Tensor] | str | 
     return loaded, skipped
 
 
-def save_state(model: nn.Module, path: str | os.PathLike) -> None:
+def save_state(model_or_state: nn.Module | Mapping[str, torch.Tensor], path: str | os.PathLike) -> None:
     """torch.save of a CPU state_dict of tensors only (loadable with weights_only=True)."""
-    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    sd = model_or_state.state_dict() if isinstance(model_or_state, nn.Module) else model_or_state
+    state = {k: v.detach().cpu().clone() for k, v in sd.items()}
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
 
 
-@torch.no_grad()
-def predict_proba(model: nn.Module, dataset, batch_size: int, device: torch.device) -> tuple[np.ndarray, np.ndarray]:
-    """Softmax probabilities (N, C) and labels (N,) over ``dataset`` in order."""
-    model.eval()
-    probs, ys = [], []
-    for inputs, y in DataLoader(dataset, batch_size=batch_size, shuffle=False):
-        probs.append(torch.softmax(model(*_to(inputs, device)).float(), dim=1).cpu().numpy())
-        ys.append(y.numpy())
-    if not probs:
-        return np.zeros((0, 0)), np.zeros(0, dtype=np.int64)
-    return np.concatenate(probs), np.concatenate(ys).astype(np.int64)
-
-
-def train_model(model: nn.Module, train_ds, cfg: TrainConfig, epochs: int, seed: int, val_ds=None,
-                desc: str = "train") -> list[dict[str, Any]]:
-    """Adam + cross-entropy with the inverse-frequency weighted sampler; returns per-epoch curves."""
-    device = cfg.torch_device()
-    model.to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    labels = np.asarray(train_ds.labels)
-    if cfg.weighted_sampler:
-        sampler = weighted_sampler(labels, seed=seed)
-        loader = DataLoader(train_ds, batch_size=cfg.batch_size, sampler=sampler, drop_last=len(train_ds) > cfg.batch_size)
-    else:
-        gen = torch.Generator()
-        gen.manual_seed(seed)
-        loader = DataLoader(train_ds, batch_size=cfg.batch_size, shuffle=True, generator=gen,
-                            drop_last=len(train_ds) > cfg.batch_size)
-    curves = []
-    for epoch in tqdm(range(epochs), desc=desc, mininterval=10, disable=None):
-        model.train()
-        tot = correct = n = 0
-        for inputs, y in loader:
-            inputs, y = _to(inputs, device), y.to(device)
-            if len(y) < 2:  # BatchNorm needs > 1 sample
-                continue
-            opt.zero_grad(set_to_none=True)
-            logits = model(*inputs)
-            loss = F.cross_entropy(logits, y)
-            loss.backward()
-            opt.step()
-            tot += loss.item() * len(y)
-            correct += int((logits.argmax(1) == y).sum())
-            n += len(y)
-        row = {"epoch": epoch + 1, "train_loss": tot / max(n, 1), "train_accuracy": correct / max(n, 1),
-               "val_loss": np.nan, "val_accuracy": np.nan}
-        if val_ds is not None and len(val_ds) and (cfg.eval_every_epoch or epoch == epochs - 1):
-            p, yv = predict_proba(model, val_ds, cfg.batch_size, device)
-            row["val_loss"] = float(-np.mean(np.log(np.clip(p[np.arange(len(yv)), yv], 1e-15, 1))))
-            row["val_accuracy"] = float(np.mean(p.argmax(1) == yv))
-        curves.append(row)
-        log.debug("%s epoch %d: %s", desc, epoch + 1, row)
-    return curves
-
-
 def pretrain(model_factory: ModelFactory, data, cfg: TrainConfig, weights_path: str | os.PathLike,
              curves_path: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Pre-train on the photometrically typed set and save the state_dict."""
+    """Pre-train on the photometrically typed set (last epoch kept) and save the state_dict."""
     rows = np.asarray(data.pretrain_rows)
     if len(rows) == 0:
         raise ValueError("pretrain: the pre-training (Train partition) set is empty")
@@ -220,7 +190,7 @@ def pretrain(model_factory: ModelFactory, data, cfg: TrainConfig, weights_path: 
     seed_everything(cfg.seed)
     model = model_factory(data.n_classes)
     ds = data.dataset(rows, train=True, seed=cfg.seed, augment=cfg.augment)
-    curves = train_model(model, ds, cfg, cfg.epochs_pretrain, seed=cfg.seed, desc="pretrain")
+    curves = train_model(model, ds, cfg, cfg.epochs_pretrain, seed=cfg.seed, desc="pretrain").curves
     save_state(model, weights_path)
     if curves_path is not None:
         df = pd.DataFrame(curves)
@@ -263,12 +233,97 @@ def make_folds(labels: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
     return fold
 
 
+def inner_split(rows: np.ndarray, labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(fit rows, validation rows): a stratified ``fraction`` of ``rows`` held out for model
+    selection, per class ``round(fraction * n)`` objects (none from a class with a single object).
+    Depends only on ``rows``, their ``labels`` and ``seed``."""
+    rows, labels = np.asarray(rows), np.asarray(labels)
+    if len(rows) != len(labels):
+        raise ValueError(f"inner_split: {len(rows)} rows but {len(labels)} labels")
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 11]))
+    val = np.zeros(len(rows), dtype=bool)
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        n_val = int(round(fraction * len(idx))) if len(idx) > 1 else 0
+        val[idx[:min(n_val, len(idx) - 1)]] = True
+    return rows[~val], rows[val]
+
+
+def _member_seed(cfg: TrainConfig, fold: int, member: int) -> int:
+    return cfg.seed + 1000 * fold + member
+
+
+def fit_fold(model_factory: ModelFactory, data, tr: np.ndarray, te: np.ndarray, cfg: TrainConfig, fold: int,
+             pretrained: Mapping[str, torch.Tensor] | None = None) -> dict[str, Any]:
+    """Fine-tune the ``cfg.n_ensembles`` members of one fold on ``tr`` and predict ``te``.
+
+    Returns {"proba": {"last": [(n_te, C) per member], "selected": [...]}, "y_test", "states"
+    (kept state_dicts), "selected_epochs", "curves" (DataFrames), "n_fit", "n_val", "load_report"}.
+    With ``selection="best_val"`` nothing here reads the labels of ``te`` except to report metrics
+    and the monitoring curves: the selected epochs and weights do not depend on them (tested).
+    """
+    device = cfg.torch_device()
+    labels = np.asarray(data.labels)
+    if cfg.selection == "best_val":
+        fit_rows, val_rows = inner_split(tr, labels[tr], cfg.inner_val_fraction, cfg.seed + 1000 * fold)
+    else:
+        fit_rows, val_rows = np.asarray(tr), (np.asarray(te) if cfg.selection == "test_fold" else None)
+    test_ds = data.dataset(te, train=False)
+    val_ds = None if val_rows is None else (test_ds if cfg.selection == "test_fold" else data.dataset(val_rows, train=False))
+    out: dict[str, Any] = {"proba": {"last": [], "selected": []}, "states": [], "selected_epochs": [], "curves": [],
+                           "n_fit": int(len(fit_rows)), "n_val": 0 if val_rows is None else int(len(val_rows)),
+                           "load_report": {}}
+    y_te = None
+    for e in range(cfg.n_ensembles):
+        seed = _member_seed(cfg, fold, e)
+        seed_everything(seed)
+        model = model_factory(data.n_classes)
+        if pretrained is not None:
+            loaded, skipped = load_pretrained(model, pretrained)
+            out["load_report"] = {"n_loaded": len(loaded), "skipped": skipped}
+        train_ds = data.dataset(fit_rows, train=True, seed=seed, augment=cfg.augment)
+        monitor = test_ds if (cfg.eval_every_epoch and cfg.selection != "test_fold") else None
+        res: FitResult = train_model(model, train_ds, cfg, cfg.epochs_finetune, seed=seed, val_ds=val_ds,
+                                     monitor_ds=monitor, desc=f"fold {fold} ens {e}")
+        p_last, y_te = predict_proba(model, test_ds, cfg.batch_size, device)
+        if res.best_state is not None and res.best_epoch != cfg.epochs_finetune:
+            model.load_state_dict(res.best_state)
+            p_sel, _ = predict_proba(model, test_ds, cfg.batch_size, device)
+        else:
+            p_sel = p_last
+        out["proba"]["last"].append(p_last)
+        out["proba"]["selected"].append(p_sel)
+        out["states"].append({k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
+        out["selected_epochs"].append(int(res.best_epoch) if res.best_epoch is not None else int(cfg.epochs_finetune))
+        cf = pd.DataFrame(res.curves)
+        cf.insert(0, "ensemble", e)
+        cf.insert(0, "fold", fold)
+        cf.insert(0, "stage", "finetune")
+        out["curves"].append(cf)
+    out["y_test"] = y_te
+    return out
+
+
+def _summary(per_fold: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """Mean and std over folds (or members) of the headline scalar metrics."""
+    out: dict[str, Any] = {"n": len(per_fold)}
+    for k in HEADLINE:
+        v = np.asarray([m[k] for m in per_fold], dtype=np.float64)
+        out[k], out[f"{k}_std"] = float(np.nanmean(v)), float(np.nanstd(v))
+    return out
+
+
 def finetune_cv(model_factory: ModelFactory, data, cfg: TrainConfig, out_dir: str | os.PathLike,
                 pretrained: Mapping[str, torch.Tensor] | str | os.PathLike | None = None) -> dict[str, Any]:
-    """k-fold x ensemble fine-tuning on the spectroscopic set; writes weights, predictions, curves."""
+    """k-fold x ensemble fine-tuning on the spectroscopic set; writes weights, predictions, curves.
+
+    The headline metrics (``accuracy``, ``f1_macro``, ``balanced_accuracy``, ``summary``,
+    ``confusion_matrix*``, ``folds``) are the ensemble's at the kept epoch (``cfg.selection``).
+    ``by_epoch`` holds, for the last epoch and the selected one (``best_val`` or, optimistic,
+    ``best_test_fold``), the ensemble's and the members' means and stds.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    device = cfg.torch_device()
     if pretrained is not None and not isinstance(pretrained, Mapping):
         pretrained = torch.load(pretrained, map_location="cpu", weights_only=True)
     spec = np.asarray(data.spec_rows)
@@ -276,55 +331,64 @@ def finetune_cv(model_factory: ModelFactory, data, cfg: TrainConfig, out_dir: st
         raise ValueError("finetune_cv: the spectroscopic (FineTune + Test) set is empty")
     y_spec = np.asarray(data.labels)[spec]
     folds = make_folds(y_spec, cfg.n_folds, cfg.seed)
+    names = list(data.class_names)
+    sel_name = {"best_val": "best_val", "test_fold": "best_test_fold", "last": "last"}[cfg.selection]
     t0 = time.time()
-    fold_metrics, pred_frames, curve_frames = [], [], []
+    ens: dict[str, list] = {"last": [], "selected": []}
+    members: dict[str, list] = {"last": [], "selected": []}
+    pred_frames, curve_frames, selected_epochs, sizes = [], [], [], []
     load_report: dict[str, Any] = {}
     for f in range(cfg.n_folds):
         tr, te = spec[folds != f], spec[folds == f]
-        test_ds = data.dataset(te, train=False)
-        probs = []
-        for e in range(cfg.n_ensembles):
-            seed = cfg.seed + 1000 * f + e
-            seed_everything(seed)
-            model = model_factory(data.n_classes)
-            if pretrained is not None:
-                loaded, skipped = load_pretrained(model, pretrained)
-                load_report = {"n_loaded": len(loaded), "skipped": skipped}
-            train_ds = data.dataset(tr, train=True, seed=seed, augment=cfg.augment)
-            curves = train_model(model, train_ds, cfg, cfg.epochs_finetune, seed=seed, val_ds=test_ds,
-                                 desc=f"fold {f} ens {e}")
-            save_state(model, out_dir / f"fold{f}_ens{e}.pt")
-            p, y_te = predict_proba(model, test_ds, cfg.batch_size, device)
-            probs.append(p)
-            cf = pd.DataFrame(curves)
-            cf.insert(0, "ensemble", e)
-            cf.insert(0, "fold", f)
-            cf.insert(0, "stage", "finetune")
-            curve_frames.append(cf)
-        p_mean = np.mean(probs, axis=0)
-        m = classification_metrics(y_te, p_mean, list(data.class_names))
-        fold_metrics.append(m)
-        log.info("fold %d: accuracy %.3f f1_macro %.3f (n=%d)", f, m["accuracy"], m["f1_macro"], len(te))
+        r = fit_fold(model_factory, data, tr, te, cfg, f, pretrained)
+        load_report = r["load_report"] or load_report
+        y_te = r["y_test"]
+        for e, state in enumerate(r["states"]):
+            save_state(state, out_dir / f"fold{f}_ens{e}.pt")
+        for which in ("last", "selected"):
+            for p in r["proba"][which]:
+                members[which].append(classification_metrics(y_te, p, names))
+            ens[which].append(classification_metrics(y_te, np.mean(r["proba"][which], axis=0), names))
+        p_mean = np.mean(r["proba"]["selected"], axis=0)
+        m = ens["selected"][-1]
+        log.info("fold %d: accuracy %.3f f1_macro %.3f balanced %.3f (n=%d, selected epochs %s)", f, m["accuracy"],
+                 m["f1_macro"], m["balanced_accuracy"], len(te), r["selected_epochs"])
+        selected_epochs.append(r["selected_epochs"])
+        sizes.append({"fold": f, "n_train_folds": int(len(tr)), "n_fit": r["n_fit"], "n_val": r["n_val"], "n_test": int(len(te))})
         pf = pd.DataFrame({"object_id": np.asarray(data.object_ids)[te].astype(np.int64), "fold": f,
                            "y_true": y_te, "y_pred": p_mean.argmax(1)})
-        for c, name in enumerate(data.class_names):
+        for c, name in enumerate(names):
             pf[f"p_{name}"] = p_mean[:, c]
         pred_frames.append(pf)
+        curve_frames.extend(r["curves"])
     write_parquet(pd.concat(pred_frames, ignore_index=True), out_dir / "predictions.parquet")
     write_parquet_or_csv(pd.concat(curve_frames, ignore_index=True), out_dir / "curves.csv")
+    fold_metrics = ens["selected"]
     summary = summarise_folds(fold_metrics)
+    by_epoch = {which_name: {"ensemble": _summary(ens[which]), "members": _summary(members[which])}
+                for which, which_name in (("last", "last"), ("selected", sel_name))}
     return {
-        "class_names": list(data.class_names),
+        "class_names": names,
         "n_folds": cfg.n_folds,
         "n_ensembles": cfg.n_ensembles,
         "n_spec": int(len(spec)),
+        "selection": cfg.selection,
+        "selection_metric": cfg.selection_metric if cfg.selection != "last" else None,
+        "selection_note": ("OPTIMISTIC: epochs chosen on the test fold itself (the authors' protocol)"
+                           if cfg.selection == "test_fold" else None),
         "summary": summary,
         "accuracy": summary.get("accuracy"),
         "accuracy_std": summary.get("accuracy_std"),
         "f1_macro": summary.get("f1_macro"),
         "f1_macro_std": summary.get("f1_macro_std"),
-        "recall_per_class": _mean_dict([m["recall_per_class"] for m in fold_metrics], data.class_names),
-        "recall_per_class_std": _mean_dict([m["recall_per_class"] for m in fold_metrics], data.class_names, np.nanstd),
+        "balanced_accuracy": summary.get("balanced_accuracy"),
+        "balanced_accuracy_std": summary.get("balanced_accuracy_std"),
+        "members": _summary(members["selected"]),
+        "by_epoch": by_epoch,
+        "selected_epochs": selected_epochs,
+        "fold_sizes": sizes,
+        "recall_per_class": _mean_dict([m["recall_per_class"] for m in fold_metrics], names),
+        "recall_per_class_std": _mean_dict([m["recall_per_class"] for m in fold_metrics], names, np.nanstd),
         "confusion_matrix_normalised": summary.get("confusion_matrix_normalised"),
         "confusion_matrix_normalised_std": summary.get("confusion_matrix_normalised_std"),
         "confusion_matrix": summary.get("confusion_matrix"),

@@ -26,7 +26,7 @@ import torch
 from ..io import load_npz, read_json, write_csv, write_json
 from ..paper import paper_numbers
 from .data import SequenceData, build_sequence_data
-from .model import ConvEntion, ModelConfig, n_params, paper_n_params
+from .model import READINGS, ConvEntion, ModelConfig, n_params, paper_n_params
 from .preprocess import BANDSETS, TASKS
 from .protocol import TrainConfig, finetune_cv, predict_proba, pretrain, seed_everything, train_model
 
@@ -80,7 +80,8 @@ def load_data(objects_path: str | os.PathLike, stamps_path: str | os.PathLike, b
     seed = int(section.get("seed", 42) if partition_seed is None else partition_seed)
     return build_sequence_data(objects, stamps, bands, task, M=int(section.get("M", 99)),
                                crop=section.get("crop", "brightest"), seed=seed, source=str(stamps_path),
-                               scaling=section.get("scaling", "linear"))
+                               scaling=section.get("scaling", "linear"), window=section.get("window", "peak"),
+                               snia_uncertain=section.get("snia_uncertain", "exclude"))
 
 
 def factory(mcfg: ModelConfig, data: SequenceData):
@@ -89,6 +90,7 @@ def factory(mcfg: ModelConfig, data: SequenceData):
 
 def hyperparameters(section: Mapping[str, Any]) -> dict[str, Any]:
     return {"M": int(section.get("M", 99)), "crop": section.get("crop", "brightest"),
+            "window": section.get("window", "peak"), "snia_uncertain": section.get("snia_uncertain", "exclude"),
             "scaling": section.get("scaling", "linear"),
             "model": model_config(section).to_dict(), "train": train_config(section).to_dict()}
 
@@ -111,7 +113,9 @@ def run_finetune(objects_path, stamps_path, variant: str, section: Mapping[str, 
     data = load_data(objects_path, stamps_path, bands, task, section, partition_seed)
     mcfg, tcfg = model_config(section), train_config(section)
     built = n_params(ConvEntion(mcfg, data.n_classes, data.stamp_size, data.M))
-    paper_params = paper_n_params(n_classes=data.n_classes, stamp_size=32, M=int(paper_numbers()["convention"]["architecture"]["M"]))
+    paper_M = int(paper_numbers()["convention"]["architecture"]["M"])
+    paper_params = paper_n_params(n_classes=data.n_classes, stamp_size=32, M=paper_M)
+    table2_params = paper_n_params(n_classes=data.n_classes, stamp_size=32, M=paper_M, reading="table2_reading")
     t0 = time.time()
     metrics = finetune_cv(factory(mcfg, data), data, tcfg, out_dir, pretrained_path)
     pre = read_json(pretrain_info_path) if pretrain_info_path else {}
@@ -119,6 +123,7 @@ def run_finetune(objects_path, stamps_path, variant: str, section: Mapping[str, 
     paper_ref = paper_numbers()["convention"][paper_key].get(variant, {})
     metrics.update(
         variant=variant, bands=bands, task=task, n_params=built, n_params_paper_settings=paper_params,
+        n_params_table2_reading=table2_params,
         n_params_paper_reported=paper_numbers()["convention"]["results_4class"]["convention_ugriz"]["n_params"],
         hyperparameters=hyperparameters(section), tuned_params=dict(tuned or {}),
         train_seconds={"pretrain": pre.get("seconds"), "finetune": time.time() - t0},
@@ -131,24 +136,33 @@ def run_finetune(objects_path, stamps_path, variant: str, section: Mapping[str, 
     return metrics
 
 
+PARAM_ROW_LABELS = {
+    "paper_settings": "the authors' released network (D=8, time-only max-pool + Linear(648, 256), pre-norm "
+                      "LayerNorm, BN feed-forward of width 2D; without the unused linearCon)",
+    "table2_reading": "Table 2 read literally (D=64, global max-pool, post-norm GroupNorm + dropout, plain feed-forward)",
+}
+
+
 def write_param_counts(path, variant: str, mcfg: ModelConfig, data: SequenceData, built: int) -> None:
-    """One-row fragment of results/tables/parameter_counts.csv for this variant (+ paper settings)."""
-    paper_cfg = ModelConfig()
+    """Fragment of results/tables/parameter_counts.csv for this variant: this run, the released
+    network at paper settings (``paper_settings``: 1,253,108 for 4 classes) and Table 2's reading
+    (``table2_reading``, D = 64)."""
     arch = paper_numbers()["convention"]["architecture"]
     reported = paper_numbers()["convention"]["results_4class"]["convention_ugriz"]["n_params"]
-    rows = [
-        {"model": variant, "config": "run", "hyperparameters": _hp_string(mcfg, data.M, data.stamp_size, data.n_classes),
-         "built_n_params": built, "paper_n_params": reported},
-        {"model": variant, "config": "paper_settings",
-         "hyperparameters": _hp_string(paper_cfg, int(arch["M"]), 32, data.n_classes),
-         "built_n_params": paper_n_params(data.n_classes, 32, int(arch["M"])), "paper_n_params": reported},
-    ]
+    rows = [{"model": variant, "config": "run", "hyperparameters": _hp_string(mcfg, data.M, data.stamp_size, data.n_classes),
+             "built_n_params": built, "paper_n_params": reported}]
+    for reading, cfg in READINGS.items():
+        rows.append({"model": variant, "config": reading,
+                     "hyperparameters": f"{PARAM_ROW_LABELS[reading]}: " + _hp_string(cfg, int(arch["M"]), 32, data.n_classes),
+                     "built_n_params": paper_n_params(data.n_classes, 32, int(arch["M"]), reading=reading),
+                     "paper_n_params": reported})
     write_csv(pd.DataFrame(rows), path)
 
 
 def _hp_string(m: ModelConfig, M: int, S: int, C: int) -> str:
     return (f"M={M};K={m.K};S={S};cnn={'-'.join(map(str, m.cnn_channels))};kernels={'-'.join(map(str, m.cnn_kernels))};"
-            f"L={m.L};T={m.T};d_ff={m.d_ff};hidden={m.classifier_hidden};pool={m.pool};classes={C}")
+            f"D={m.D};L={m.L};T={m.T};d_ff={m.d_ff};ffn={m.ffn};sublayer={m.sublayer};attention_map={m.attention_map};"
+            f"hidden={m.classifier_hidden};pool={m.pool};band_vocab={m.band_vocab};classes={C}")
 
 
 # ----------------------------------------------------------------------------- tuning

@@ -3,6 +3,11 @@
 Rule (fractions from ``paper_numbers()['convention']['partitions']``, i.e. Table 5):
 
 - ``Unknown`` is excluded (§4.1).
+- ``SNIa?`` (master-table ``Classification``; label ``SNIa``): ``uncertain_snia="exclude"`` (default,
+  the paper: Tables 1 and 5 count 499 spectroscopic SNIa and sum to the 10,258 master-table rows
+  minus 41) drops them like ``Unknown``; ``"spectroscopic"`` counts them as spectroscopic SNIa, as
+  the authors' split files do (a6d0e5c ``code/stats.csv``: "SpectoSNIa,540"; ``finetuning.py``:
+  ``Valid_snIa = ['SNIa?','SNIa']``). Without a ``Classification`` column nothing changes.
 - ``Train`` = all photometrically typed SNe (``SNIa_PT`` -> SNIa, ``SNOther_PT`` -> SNOther) plus a
   seeded random ``Train/total`` share of AGN and Variable (Table 5: 362/906 and 1290/3225 = 40%).
 - The rest (spectroscopic SNIa/SNOther and the remaining AGN/Variable) is the confirmed pool, split
@@ -26,6 +31,23 @@ from ..paper import paper_numbers
 from .classes import CLASSES4, LABEL3_OF_LABEL4, LABEL4, LABELS
 
 PARTITIONS: tuple[str, ...] = ("Train", "FineTune", "Test")
+UNCERTAIN_SNIA = ("exclude", "spectroscopic")
+
+
+def uncertain_snia_rows(objects_df: pd.DataFrame) -> np.ndarray:
+    """Boolean mask of the ``SNIa?`` objects (master-table ``Classification``), aligned with the rows."""
+    if "Classification" not in objects_df.columns:
+        return np.zeros(len(objects_df), dtype=bool)
+    return (objects_df["Classification"].astype(str).str.strip() == "SNIa?").to_numpy()
+
+
+def kept_objects(objects_df: pd.DataFrame, uncertain_snia: str = "exclude") -> pd.DataFrame:
+    """The objects of the study: ``SNIa?`` dropped when ``uncertain_snia="exclude"``."""
+    if uncertain_snia not in UNCERTAIN_SNIA:
+        raise ValueError(f"convention.snia_uncertain: {uncertain_snia!r} not in {list(UNCERTAIN_SNIA)}")
+    if uncertain_snia == "exclude":
+        return objects_df[~uncertain_snia_rows(objects_df)]
+    return objects_df
 
 
 def table5_fractions() -> tuple[dict[str, float], dict[str, float]]:
@@ -36,11 +58,12 @@ def table5_fractions() -> tuple[dict[str, float], dict[str, float]]:
     return train, test
 
 
-def partition(objects_df: pd.DataFrame, seed: int, *, fold: int = 0, n_folds: int = 5) -> pd.DataFrame:
+def partition(objects_df: pd.DataFrame, seed: int, *, fold: int = 0, n_folds: int = 5,
+              uncertain_snia: str = "exclude") -> pd.DataFrame:
     """Assign every non-Unknown object to Train/FineTune/Test (see module docstring).
 
     ``objects_df`` needs columns ``CID`` and ``label`` (ConvEntion Table 1 labels). Returns a
-    DataFrame ``[CID, label, label4, label3, partition]`` sorted by CID.
+    DataFrame ``[CID, label, label4, label3, partition]`` sorted by CID (excluded objects absent).
     """
     for col in ("CID", "label"):
         if col not in objects_df.columns:
@@ -50,7 +73,7 @@ def partition(objects_df: pd.DataFrame, seed: int, *, fold: int = 0, n_folds: in
     bad = sorted(set(objects_df["label"]) - set(LABELS))
     if bad:
         raise ValueError(f"partition: unknown label(s) {bad}; expected {LABELS}")
-    df = objects_df[["CID", "label"]].copy()
+    df = kept_objects(objects_df, uncertain_snia)[["CID", "label"]].copy()
     df = df[df["label"] != "Unknown"].sort_values("CID").reset_index(drop=True)
     df["label4"] = df["label"].map(LABEL4)
     df["label3"] = df["label4"].map(LABEL3_OF_LABEL4)
@@ -83,10 +106,12 @@ DEFAULT_SEED = 42  # config/schema.yaml default of the top-level ``seed`` (used 
 
 
 def assign_partitions(objects_df: pd.DataFrame, seed: int = DEFAULT_SEED, *, fold: int = 0,
-                      n_folds: int = 5) -> np.ndarray:
+                      n_folds: int = 5, uncertain_snia: str = "exclude") -> np.ndarray:
     """:func:`partition` aligned with the rows of ``objects_df``: a str array with ``Train``,
-    ``FineTune``, ``Test``, or ``""`` for excluded (``Unknown``) objects. Pass the workflow's
-    ``config['seed']`` as ``seed`` so every stage sees the split of the Table 5 summary
-    (``results/data/sdss_partition_counts.csv``, made with ``config['seed']``, fold 0)."""
-    p = partition(objects_df, seed, fold=fold, n_folds=n_folds).set_index("CID")["partition"]
+    ``FineTune``, ``Test``, or ``""`` for excluded (``Unknown``, and ``SNIa?`` unless
+    ``uncertain_snia="spectroscopic"``) objects. Pass the workflow's ``config['seed']`` as ``seed``
+    and ``config['convention']['snia_uncertain']`` as ``uncertain_snia`` so every stage sees the
+    split of the Table 5 summary (``results/data/sdss_partition_counts.csv``, fold 0)."""
+    p = partition(objects_df, seed, fold=fold, n_folds=n_folds,
+                  uncertain_snia=uncertain_snia).set_index("CID")["partition"]
     return objects_df["CID"].map(p).fillna("").astype(str).to_numpy()

@@ -6,16 +6,17 @@ import pandas as pd
 
 from ..paper import paper_numbers
 from .classes import LABELS
-from .partition import PARTITIONS, partition
+from .partition import PARTITIONS, kept_objects, partition
 
 #: Table 5 row order.
 TABLE5_ORDER: tuple[str, ...] = ("AGN", "SNIa", "Variable", "SNOther")
 
 
-def class_counts_table(objects_df: pd.DataFrame) -> pd.DataFrame:
-    """Columns ``class, n, paper_n, fraction, paper_fraction`` in Table 1 order."""
+def class_counts_table(objects_df: pd.DataFrame, uncertain_snia: str = "exclude") -> pd.DataFrame:
+    """Columns ``class, n, paper_n, fraction, paper_fraction`` in Table 1 order (``SNIa?`` objects
+    counted as SNIa only with ``uncertain_snia="spectroscopic"``)."""
     paper = paper_numbers()["convention"]["class_counts"]
-    n = objects_df["label"].value_counts()
+    n = kept_objects(objects_df, uncertain_snia)["label"].value_counts()
     out = pd.DataFrame({"class": list(LABELS)})
     out["n"] = [int(n.get(c, 0)) for c in LABELS]
     out["paper_n"] = [int(paper[c]) for c in LABELS]
@@ -39,6 +40,7 @@ def partition_counts_table(partition_df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def summarise(objects_df: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def summarise(objects_df: pd.DataFrame, seed: int, uncertain_snia: str = "exclude") -> tuple[pd.DataFrame, pd.DataFrame]:
     """(Table 1 layout, Table 5 layout for fold 0 of :func:`.partition.partition`)."""
-    return class_counts_table(objects_df), partition_counts_table(partition(objects_df, seed))
+    return (class_counts_table(objects_df, uncertain_snia),
+            partition_counts_table(partition(objects_df, seed, uncertain_snia=uncertain_snia)))
