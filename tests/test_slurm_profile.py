@@ -103,9 +103,15 @@ def test_training_and_tuning_rules_ask_for_a_gpu(profile, workflow_rules):
     with_gpu_resource = {n for n, r in rules.items() if "gpu" in r.resources}
     assert with_gpu_resource, "no rule declares a gpu resource"
     gpu_in_profile = {n for n, v in profile["set-resources"].items() if int(v.get("gpu", 0)) >= 1}
-    assert with_gpu_resource <= gpu_in_profile, f"rules without a GPU request: {sorted(with_gpu_resource - gpu_in_profile)}"
+    # the GP chunks' GPU is opt-in through the config (gp.gpu, batched engine); the profile must
+    # not override it, so gp_chunk stays out of set-resources and its request follows the config
+    config_driven = {"gp_chunk"}
+    assert not config_driven & set(profile["set-resources"]), "set-resources would override gp.gpu"
+    missing = with_gpu_resource - gpu_in_profile - config_driven
+    assert not missing, f"rules without a GPU request: {sorted(missing)}"
+    assert rules["gp_chunk"].resources["gpu"] == 0, "gp_chunk asks for a GPU although gp.gpu is 0"
     for name in gpu_in_profile:
-        assert any(k in name for k in ("train", "tune", "pretrain", "finetune", "evaluate")), name
+        assert any(k in name for k in ("train", "tune", "pretrain", "finetune", "evaluate", "ablation_run")), name
         env = str(rules[name].conda_env)
         assert env.endswith(("tf.yaml", "torch.yaml")), f"GPU rule {name} uses env {env}"
     assert {"t2_train", "t2_tune_worker"} <= gpu_in_profile
