@@ -10,7 +10,7 @@ export PYTHONHASHSEED := 0
 # Rule shell commands (papermill, ...) find the venv's tools first.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup run report test test-unit slurm-test slurm-up slurm-down lint bench bench-scale sdss-plan-estimate ablation ablation-convention clean help
+.PHONY: setup run report test test-unit slurm-test slurm-up slurm-down lint bench bench-scale sdss-plan-estimate ablation ablation-t2 ablation-convention clean help
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -65,7 +65,10 @@ bench-scale: $(STAMP)  ## time + peak memory per stage at growing data sizes (~1
 sdss-plan-estimate: $(STAMP)  ## frames, TB and hours of the full SDSS download (Stripe 82 geometry, no download)
 	$(BIN)/python -m transientrepro.sdss.plan --objects 10258 --coverages 60 80
 
-ablation: ablation-convention  ## every ablation (own targets, not in `make run`)
+ablation: ablation-t2 ablation-convention  ## every ablation (own targets, not in `make run`)
+
+ablation-t2: $(STAMP)  ## t2 ablation + learning curve on the embedded data (not in `make run`; results/plasticc/ablation/)
+	$(BIN)/snakemake --cores $(CORES) --rerun-incomplete results/notebooks/t2_ablation.ipynb --configfile config/config.yaml
 
 ablation-convention: $(STAMP)  ## ConvEntion ablation on the embedded data (not in `make run`; ~1 h on 2 idle cores)
 	$(BIN)/snakemake --cores $(CORES) --rerun-incomplete results/notebooks/convention_ablation.ipynb --configfile config/config.yaml

@@ -19,7 +19,8 @@ from .io import atomic_path, read_json, write_csv
 from .paper import paper_numbers
 
 # Reproduced metric key -> how the papers state it. ConvEntion reports percentages.
-T2_KEYS = ["log_loss", "roc_auc_micro", "roc_auc_macro", "pr_auc_micro", "redshift_activation_mean"]
+T2_KEYS = ["log_loss", "roc_auc_micro", "roc_auc_macro", "pr_auc_micro", "accuracy", "balanced_accuracy",
+           "redshift_activation_mean"]
 SDSS_KEYS = {"accuracy": "accuracy", "f1": "f1_macro"}
 
 
@@ -104,11 +105,14 @@ def write_report(
     run_name: str,
     out_table: str | Path | None = None,
     out_html: str | Path | None = None,
+    reference_json: str | Path | None = None,
 ) -> pd.DataFrame:
     """Write the comparison CSV and a Markdown report (tables only; figures are in figures/).
 
     ``out_table``: the published-vs-reproduced rows formatted for reading (CSV of strings);
     ``out_html``: every table of the Markdown report on one standalone HTML page.
+    ``reference_json``: the PLAsTiCC reference classifier (scored on t2's test objects); its
+    numbers join t2's in the per-class recall table.
     """
     comp = comparison_rows(metrics_files)
     write_csv(comp, out_csv)
@@ -132,16 +136,46 @@ def write_report(
                 rep += f" ± {format_value(std)}"
             lines.append(f"| {r.model} | {r.metric} | {format_value(r.published)} | {rep} | {r.source} |")
         lines.append("")
+    recall = t2_recall_table(metrics_files, reference_json)
+    if len(recall):
+        lines += ["## t2: accuracy, balanced accuracy and recall per class (test objects of split.parquet)", "",
+                  markdown_table(recall), ""]
     lines += ["## Parameter counts", "", markdown_table(pd.read_csv(param_table)), ""]
     for name, path in data_tables.items():
         lines += [f"## Dataset: {name}", "", markdown_table(pd.read_csv(path)), ""]
     with atomic_path(out_md) as tmp:
         tmp.write_text("\n".join(lines))
     if out_html is not None:
-        sections = [("Published vs reproduced", shown), ("Parameter counts", pd.read_csv(param_table))]
+        sections = [("Published vs reproduced", shown)]
+        if len(recall):
+            sections.append(("t2: accuracy, balanced accuracy and recall per class", recall))
+        sections.append(("Parameter counts", pd.read_csv(param_table)))
         sections += [(f"Dataset: {name}", pd.read_csv(path)) for name, path in data_tables.items()]
         write_html_tables(sections, out_html, f"Reproduction report — run {run_name}", INTRO)
     return comp
+
+
+def t2_recall_table(metrics_files: Mapping[str, str | Path], reference_json: str | Path | None = None) -> pd.DataFrame:
+    """Rows: accuracy, balanced accuracy, then recall of each class; columns: t2 variants (and the
+    reference classifier, scored on the same test objects)."""
+    pn = paper_numbers()
+    cols: dict[str, Mapping[str, Any]] = {}
+    for model, path in metrics_files.items():
+        if model in pn["t2"]["metrics"]:
+            cols[model] = read_json(path)
+    if not cols:
+        return pd.DataFrame()
+    if reference_json is not None and Path(reference_json).exists():
+        cols["reference classifier"] = read_json(reference_json)
+    names: list[str] = []
+    for m in cols.values():
+        names += [n for n in (m.get("recall_per_class") or {}) if n not in names]
+    rows = [{"metric": k, **{c: m.get(k) for c, m in cols.items()}} for k in ("accuracy", "balanced_accuracy")]
+    rows += [{"metric": f"recall {n}", **{c: (m.get("recall_per_class") or {}).get(n) for c, m in cols.items()}} for n in names]
+    out = pd.DataFrame(rows)
+    for c in cols:
+        out[c] = out[c].map(format_value)
+    return out
 
 
 INTRO = ("Published numbers (src/transientrepro/data/paper_numbers.yaml, each cited) beside the numbers this run "

@@ -60,12 +60,15 @@ def run_worker(
     worker_id: int = 0,
     n_startup_trials: int = 4,
     constraint: Callable[[Mapping[str, Any]], str | None] | None = None,
+    enqueue: Mapping[str, Any] | None = None,
 ) -> list[int]:
     """Run ``n_trials`` TPE trials of ``objective(params) -> score`` (minimised) in a shared study.
 
     Each worker seeds its sampler with ``seed + worker_id`` so parallel workers explore different
     points. ``constraint(params)`` may return a reason string to prune an invalid combination
-    (e.g. d not divisible by h). Returns the numbers of the trials this worker ran.
+    (e.g. d not divisible by h). ``enqueue``: parameters queued as the study's first trial when the
+    study has no trial yet that was queued (one worker should pass it; a rerun does not queue it
+    twice). Returns the numbers of the trials this worker ran.
     """
     storage = journal_storage(storage_path)
     sampler = optuna.samplers.TPESampler(seed=seed + 1000 * worker_id, n_startup_trials=n_startup_trials)
@@ -73,6 +76,9 @@ def run_worker(
         study_name=study_name, storage=storage, sampler=sampler, direction="minimize", load_if_exists=True
     )
     done: list[int] = []
+    if enqueue and not any(t.user_attrs.get("enqueued") for t in study.get_trials(deepcopy=False)):
+        study.enqueue_trial(dict(enqueue), user_attrs={"enqueued": True})
+        log.info("worker %d: queued the pinned values %s as a trial", worker_id, dict(enqueue))
 
     def _objective(trial: optuna.Trial) -> float:
         params = suggest(trial, space)

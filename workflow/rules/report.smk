@@ -7,6 +7,7 @@ rule report:
         metrics=lambda wc: list(model_metrics().values()),
         params=lambda wc: parameter_count_fragments(),
         tables=data_table_items(),
+        reference=lambda wc: ["results/data/plasticc_reference_classifier.json"] if t2_variants() else [],
     output:
         params=report_item("results/tables/parameter_counts.csv", "table_parameter_counts.rst", "Comparison", "Tables"),
         csv=report_item("results/report/comparison.csv", "table_comparison_csv.rst", "Comparison", "Tables"),

@@ -22,12 +22,12 @@ rule plasticc_reference_classifier:
     input:
         metadata="results/plasticc/ingest/metadata.parquet",
         chunks=expand("results/plasticc/ingest/lightcurves_{chunk}.parquet", chunk=range(n_chunks())),
+        split="results/plasticc/split.parquet",
     output:
         metrics="results/data/plasticc_reference_classifier.json",
+        predictions="results/data/plasticc_reference_predictions.parquet",
     params:
-        pool="test",
         seed=config["seed"],
-        test_fraction=config["split"]["test_fraction"],
         max_objects=config["plasticc"]["reference"]["max_objects"],
         n_estimators=config["plasticc"]["reference"]["n_estimators"],
     log:

@@ -13,5 +13,6 @@ comp = write_report(
     snakemake.params.run_name,
     out_table=snakemake.output.table,
     out_html=snakemake.output.html,
+    reference_json=snakemake.input.reference[0] if snakemake.input.reference else None,
 )
 log.info("report: %d comparison rows -> %s", len(comp), snakemake.output.md)

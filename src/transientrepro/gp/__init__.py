@@ -70,5 +70,6 @@ from .interpolate import (  # noqa: F401
     prepare_lightcurves,
     stack_rows,
     time_grid,
+    transient_window,
 )
 from .stage import META_COLUMNS, read_metadata, run_chunk, run_gather, select_objects  # noqa: F401

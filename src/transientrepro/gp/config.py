@@ -18,7 +18,7 @@ NORMALISATIONS = ("max_abs", "none")
 SCHEDULING_KEYS = ("chunk_runtime", "chunk_mem_mb", "gpu")
 ENGINES = ("george", "batched")
 DEVICES = ("auto", "cpu", "cuda", "torch-cpu")
-TIME_GRIDS = ("observed", "detected")
+TIME_GRIDS = ("observed", "detected", "transient")
 
 # float keys stored per object in the npz, in addition to X
 PER_OBJECT_KEYS = ("object_id", "target", "z", "z_err", "t_grid", "t0_mjd", "flux_scale", "amp", "t_scale",
@@ -40,6 +40,7 @@ class GPConfig:
     max_points: int | None = None
     time_grid: str = "observed"
     detection_padding: float = 30.0
+    transient_window: float = 50.0
     normalisation: str = "max_abs"
     engine: str = "george"
     device: str = "auto"
@@ -60,6 +61,8 @@ class GPConfig:
             raise GPInputError(f"config gp.max_points ({self.max_points}) must be >= gp.min_points ({self.min_points})")
         if self.time_grid not in TIME_GRIDS:
             raise GPInputError(f"config gp.time_grid must be one of {TIME_GRIDS}, got {self.time_grid!r}")
+        if not self.transient_window > 0:
+            raise GPInputError(f"config gp.transient_window must be > 0 days, got {self.transient_window}")
         if self.normalisation not in NORMALISATIONS:
             raise GPInputError(f"config gp.normalisation must be one of {NORMALISATIONS}, got {self.normalisation!r}")
         if self.engine not in ENGINES:
@@ -94,6 +97,7 @@ class GPConfig:
             "attr_normalisation": np.str_(self.normalisation),
             "attr_time_grid": np.str_(self.time_grid),
             "attr_detection_padding": np.float64(self.detection_padding),
+            "attr_transient_window": np.float64(self.transient_window),
             "attr_engine": np.str_(self.engine),
             "attr_kernel": np.str_("amp * Matern32Kernel(metric=[t_scale**2, wavelength_scale**2], ndim=2); "
                                    "amp = k(x,x) (flux**2), t_scale in days"),

@@ -26,6 +26,29 @@ def time_grid(mjd: np.ndarray, detected: np.ndarray | None, cfg: GPConfig) -> np
     return np.linspace(lo, hi, cfg.n_points)
 
 
+def transient_window(obj: pd.DataFrame, cfg: GPConfig) -> pd.DataFrame:
+    """The observations the GP is fitted on (``gp.time_grid``).
+
+    ``transient`` -- the authors' window (astronet ``utils.py::__transient_trim`` at 705f610): keep
+    observations with first detection - w < mjd < last detection + w (w = ``gp.transient_window``,
+    50 d), widened to 1000 d when that keeps nothing; the fit uses only those points and the grid
+    spans them. An object without any detection keeps every observation (the authors drop it).
+    ``observed`` and ``detected`` fit every observation.
+    """
+    if cfg.time_grid != "transient" or "detected_bool" not in obj:
+        return obj
+    det = obj["detected_bool"].to_numpy().astype(bool)
+    if not det.any():
+        return obj
+    mjd = obj["mjd"].to_numpy(np.float64)
+    first, last = float(mjd[det].min()), float(mjd[det].max())
+    for w in (cfg.transient_window, 1000.0):
+        keep = (mjd > first - w) & (mjd < last + w)
+        if keep.any():
+            return obj[keep]
+    return obj
+
+
 def normalise(mean: np.ndarray, cfg: GPConfig) -> tuple[np.ndarray, float]:
     if cfg.normalisation == "none":
         return mean, 1.0
@@ -37,6 +60,7 @@ def normalise(mean: np.ndarray, cfg: GPConfig) -> tuple[np.ndarray, float]:
 
 def interpolate_object(object_id: int, obj: pd.DataFrame, cfg: GPConfig) -> dict[str, Any]:
     """Fit + predict + normalise one object. Raises :class:`GPFitFailure` (object excluded)."""
+    obj = transient_window(obj, cfg)
     mjd = obj["mjd"].to_numpy(np.float64)
     detected = obj["detected_bool"].to_numpy() if "detected_bool" in obj else None
     fit = fit_object(mjd, obj["passband"].to_numpy(), obj["flux"].to_numpy(np.float64),
@@ -66,6 +90,7 @@ def interpolate_objects(items: Sequence[tuple[int, pd.DataFrame]], cfg: GPConfig
     out: list[dict[str, Any] | GPFitFailure | None] = [None] * len(items)
     todo, objs, grids = [], [], []
     for k, (object_id, obj) in enumerate(items):
+        obj = transient_window(obj, cfg)
         mjd = obj["mjd"].to_numpy(np.float64)
         detected = obj["detected_bool"].to_numpy() if "detected_bool" in obj else None
         try:

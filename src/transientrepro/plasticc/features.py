@@ -102,6 +102,49 @@ def reference_classifier(
     stratify = y if counts[counts > 0].min() >= 2 else None
     idx_tr, idx_te = train_test_split(np.arange(len(y)), test_size=test_fraction, random_state=seed,
                                       stratify=stratify)
+    result, _ = _fit_and_score(feats, y, idx_tr, idx_te, seed, n_estimators)
+    result["test_fraction"] = float(test_fraction)
+    return result
+
+
+def reference_on_split(lc: pd.DataFrame, meta: pd.DataFrame, split: pd.DataFrame, seed: int, n_estimators: int = 500,
+                       n_train: int | None = None) -> tuple[dict[str, Any], pd.DataFrame]:
+    """The reference classifier trained on t2's training objects and scored on t2's TEST objects
+    (``split.parquet``: object_id, split), so it is comparable with t2 row by row.
+
+    ``n_train``: a seeded class-stratified subset of that size of the training objects (the
+    learning curve of the t2 ablation); None = all. Objects of ``split`` absent from ``meta`` (e.g.
+    dropped by the GP stage) are an error naming the first. Returns (metrics dict, predictions with
+    object_id, y_true, y_pred, p_<code>).
+    """
+    sp = split.set_index(split["object_id"].astype(np.int64))["split"]
+    ids = meta["object_id"].astype(np.int64).to_numpy()
+    missing = np.setdiff1d(sp.index.to_numpy(), ids)
+    if len(missing):
+        raise ValueError(f"reference classifier: object_id {int(missing[0])} of the split is not in the metadata "
+                         f"({len(missing)} such objects)")
+    meta = meta[np.isin(ids, sp.index.to_numpy())].reset_index(drop=True)
+    feats = lightcurve_features(lc, meta)
+    y = np.asarray(code_to_index(meta["target"].to_numpy()))
+    which = sp.reindex(meta["object_id"].astype(np.int64).to_numpy()).to_numpy()
+    idx_tr, idx_te = np.flatnonzero(which == "train"), np.flatnonzero(which == "test")
+    if n_train is not None and n_train < len(idx_tr):
+        from ..t2.data import stratified_subset
+
+        _, sub = stratified_subset(y[idx_tr], n_train / len(idx_tr), seed)
+        idx_tr = idx_tr[sub]
+    result, proba = _fit_and_score(feats, y, idx_tr, idx_te, seed, n_estimators)
+    result["evaluated_on"] = "t2 split.parquet test objects"
+    codes = np.asarray(CLASS_CODES, dtype=np.int64)
+    pred = pd.DataFrame({"object_id": meta["object_id"].to_numpy()[idx_te].astype(np.int64),
+                         "y_true": codes[y[idx_te]], "y_pred": codes[proba.argmax(1)]})
+    for j, c in enumerate(CLASS_CODES):
+        pred[f"p_{c}"] = proba[:, j]
+    return result, pred
+
+
+def _fit_and_score(feats: pd.DataFrame, y: np.ndarray, idx_tr: np.ndarray, idx_te: np.ndarray, seed: int,
+                   n_estimators: int) -> tuple[dict[str, Any], np.ndarray]:
     clf = RandomForestClassifier(n_estimators=n_estimators, min_samples_leaf=2, class_weight="balanced",
                                  random_state=seed, n_jobs=1)
     x = np.nan_to_num(feats.to_numpy(), nan=-999.0, posinf=-999.0, neginf=-999.0)
@@ -120,10 +163,10 @@ def reference_classifier(
         "n_train": int(len(idx_tr)),
         "n_test": int(len(idx_te)),
         "seed": int(seed),
-        "test_fraction": float(test_fraction),
         "log_loss": float(ll),
         "accuracy": acc,
+        "balanced_accuracy": float(np.mean(list(recall.values()))),
         "chance_log_loss": float(np.log(len(present))),
         "n_classes_in_test": int(len(present)),
         "recall_per_class": recall,
-    }
+    }, proba

@@ -64,7 +64,7 @@ def table2_parameter_count_row(variant: str, L: int, M: int, C: int, n_aux: int,
 
     hp = dict(paper_numbers()["t2"]["hyperparameters"])
     hp.pop("source", None)
-    built = build_t2(L, M, C, hp, n_aux=n_aux, concat=concat, name=f"{variant}_table2").count_params()
+    built = build_t2(L, M, C, hp, n_aux=n_aux, concat=concat, name=f"{variant}_table2").count_params()  # PE/layout add no parameters
     return parameter_count_row(variant, hp, built, M, C, n_aux, concat)
 
 
@@ -127,9 +127,10 @@ def run_evaluation(
 
     from ..io import read_json, save_npz, write_csv, write_json, write_parquet
     from . import layers as _layers  # noqa: F401  (registers the custom layers for load_model)
+    from . import losses as _losses  # noqa: F401
     from .params import class_codes_and_names, settings
     from .data import load_gp, load_split, split_data
-    from .scaling import apply_scaling
+    from .scaling import apply_fitted
     from .training import configure_tensorflow
 
     s = settings(t2_config)
@@ -141,8 +142,8 @@ def run_evaluation(
     gp = load_gp(gp_path)
     data = split_data(gp, load_split(split_path), variant, str(gp_path))
     test = data["test"]
-    test.X = apply_scaling(test.X, info["scaling"])
-    model = keras.models.load_model(model_path)
+    apply_fitted(test, info)
+    model = keras.models.load_model(model_path, compile=False)
     metrics, preds, cams = evaluate(model, test, names, s["concat"], int(s["cam_max_objects"]))
     hp = info["hyperparameters"]
     row = parameter_count_row(variant, hp, model.count_params(), test.X.shape[2], len(codes), test.aux.shape[1], s["concat"])
@@ -157,6 +158,8 @@ def run_evaluation(
         hyperparameters_source=info.get("hyperparameters_source"),
         concat=s["concat"] if test.aux.shape[1] else None,
         scaling=info["scaling"]["method"],
+        aux_scaling=(info.get("aux_scaling") or {"method": "none"})["method"],
+        recipe=info.get("recipe"),
         n_train=info["n_train"],
         n_test=int(len(test)),
         seed=seed,

@@ -24,24 +24,38 @@ from keras import layers, ops
 PACKAGE = "transientrepro.t2"
 
 
-def positional_encoding(length: int, d: int) -> np.ndarray:
-    """The positional-encoding matrix ``P in R^{length x d}`` of t2 eq. (9), exactly as printed.
+def positional_encoding(length: int, d: int, kind: str = "paper_eq9") -> np.ndarray:
+    """The positional-encoding matrix ``P in R^{length x d}`` (config ``t2.positional_encoding``).
 
-    With 1-based position ``l = 1..L`` and 1-based embedding index ``k = 1..d``::
+    ``paper_eq9`` -- t2 eq. (9) exactly as printed. With 1-based position ``l = 1..L`` and 1-based
+    embedding index ``k = 1..d``::
 
         P_lk = sin(omega_k * l)   if k is even
                cos(omega_k * l)   otherwise (k odd)
         omega_k = 1 / 10000^(2k/d)
 
-    Array element ``P[i, j]`` (0-based) is ``P_lk`` with ``l = i + 1`` and ``k = j + 1``; so the
-    first column (k = 1, odd) is a cosine and the second (k = 2, even) a sine. This differs from
-    Vaswani et al. (2017) and from the authors' code (0-based positions, the pair index ``i = k//2``
-    in the exponent ``2i/d``): here every column has its own frequency, as eq. (9) says. Because
-    the exponent is ``2k/d`` with k up to d, frequencies fall to 1e-8 and the last half of the
-    columns are nearly constant (cos ~ 1, sin ~ 0) -- a property of the printed formula.
+    Array element ``P[i, j]`` (0-based) is ``P_lk`` with ``l = i + 1`` and ``k = j + 1``. Every
+    column has its own frequency; because the exponent is ``2k/d`` with k up to d, frequencies fall
+    to 1e-8 and the last half of the columns are nearly constant (cos ~ 1, sin ~ 0).
+
+    ``vaswani`` -- Vaswani et al. (2017) as in the authors' code (astronet ``t2/transformer.py``
+    ``PositionalEncoding``): 0-based position ``p``, pair index ``i = j // 2``,
+    ``P[p, 2i] = sin(p / 10000^(2i/d))``, ``P[p, 2i+1] = cos(p / 10000^(2i/d))`` (d rounded up to
+    even, then cut to d columns).
     """
     if length < 1 or d < 1:
         raise ValueError(f"positional_encoding: length and d must be >= 1, got length={length}, d={d}")
+    if kind == "vaswani":
+        d_even = d + (d % 2)
+        p = np.arange(length, dtype=np.float64)[:, None]
+        i = np.arange(d_even // 2, dtype=np.float64)[None, :]
+        angle = p / np.power(10000.0, 2.0 * i / d_even)
+        pe = np.empty((length, d_even))
+        pe[:, 0::2] = np.sin(angle)
+        pe[:, 1::2] = np.cos(angle)
+        return pe[:, :d]
+    if kind != "paper_eq9":
+        raise ValueError(f"positional_encoding: kind must be 'paper_eq9' or 'vaswani', got {kind!r}")
     l = np.arange(1, length + 1, dtype=np.float64)[:, None]
     k = np.arange(1, d + 1, dtype=np.float64)[None, :]
     omega = 1.0 / np.power(10000.0, 2.0 * k / d)
@@ -62,18 +76,27 @@ class AuxConcat(layers.Layer):
     ``(B, L, M + R)`` (broadcast to every input position, §3.6).
     """
 
-    def __init__(self, axis: str = "L", **kwargs):
+    def __init__(self, axis: str = "L", layout: str = "per_feature", **kwargs):
         super().__init__(**kwargs)
         if axis not in ("L", "M"):
             raise ValueError(f"AuxConcat: axis must be 'L' or 'M', got {axis!r}")
+        if layout not in ("per_feature", "interleaved"):
+            raise ValueError(f"AuxConcat: layout must be 'per_feature' or 'interleaved', got {layout!r}")
         self.axis = axis
+        self.layout = layout
 
     def call(self, inputs):
         x, aux = inputs
         aux = ops.cast(aux, x.dtype)
         if self.axis == "L":
             m = ops.shape(x)[2]
-            rows = ops.repeat(ops.expand_dims(aux, 2), m, axis=2)  # (B, R, M)
+            if self.layout == "interleaved":
+                # the authors' tf.tile(z, [1, M]) then Reshape([R, M]) (astronet t2/model.py): the
+                # flat sequence z, z_err, z, z_err, ... cut into R rows of M values
+                r = ops.shape(aux)[1]
+                rows = ops.reshape(ops.tile(aux, (1, m)), (-1, r, m))
+            else:
+                rows = ops.repeat(ops.expand_dims(aux, 2), m, axis=2)  # (B, R, M)
             return ops.concatenate([x, rows], axis=1)
         length = ops.shape(x)[1]
         cols = ops.repeat(ops.expand_dims(aux, 1), length, axis=1)  # (B, L, R)
@@ -88,7 +111,7 @@ class AuxConcat(layers.Layer):
         return (b, length, None if m is None or r is None else m + r)
 
     def get_config(self):
-        return {**super().get_config(), "axis": self.axis}
+        return {**super().get_config(), "axis": self.axis, "layout": self.layout}
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -118,12 +141,20 @@ class ConvEmbedding(layers.Layer):
 class PositionalEncoding(layers.Layer):
     """Eq. (10): ``x_l <- x_l + p_l`` with ``P`` from :func:`positional_encoding` (no parameters)."""
 
+    def __init__(self, kind: str = "paper_eq9", **kwargs):
+        super().__init__(**kwargs)
+        positional_encoding(1, 2, kind)  # validates kind
+        self.kind = kind
+
     def build(self, input_shape):
         length, d = input_shape[-2], input_shape[-1]
         if length is None or d is None:
             raise ValueError(f"PositionalEncoding needs a fixed sequence length and width, got {input_shape}")
-        self._pe = ops.convert_to_tensor(positional_encoding(int(length), int(d))[None].astype("float32"))
+        self._pe = ops.convert_to_tensor(positional_encoding(int(length), int(d), self.kind)[None].astype("float32"))
         self.built = True
+
+    def get_config(self):
+        return {**super().get_config(), "kind": self.kind}
 
     def call(self, x):
         return x + ops.cast(self._pe, x.dtype)

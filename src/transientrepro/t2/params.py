@@ -15,6 +15,22 @@ VARIANTS = ("t2", "t2_noz")
 AUX_FEATURES = ("z", "z_err")
 
 
+#: Training losses (``t2.loss``): the authors' per-batch flat log-loss (astronet ``metrics.py``
+#: ``WeightedLogLoss``), cross-entropy with global class weights N / (C N_c), plain cross-entropy.
+LOSSES = ("batch_flat", "class_weighted", "unweighted")
+#: ``t2.positional_encoding``: Vaswani et al. (the authors' ``transformer.py``) or eq. 9 as printed.
+POSITIONAL_ENCODINGS = ("vaswani", "paper_eq9")
+#: ``t2.aux_layout`` (concat L): the authors' tile + reshape (each extra row holds z, z_err
+#: alternating) or one row per feature (z repeated, then z_err repeated).
+AUX_LAYOUTS = ("interleaved", "per_feature")
+#: ``t2.aux_scaling``: robust (median/IQR fitted on training objects, the authors' RobustScaler of
+#: hostgal_photoz and its error) or none.
+AUX_SCALINGS = ("robust", "none")
+#: ``t2.validation``: what early stopping and the LR schedule watch -- a stratified hold-out of the
+#: training set, or (optimistic, the authors' code) the test set itself.
+VALIDATIONS = ("holdout", "test_set_optimistic")
+
+
 class T2ConfigError(ValueError):
     """A t2 hyperparameter or configuration value is invalid."""
 
@@ -109,7 +125,16 @@ DEFAULTS: dict[str, Any] = {
     "lr_reduce_factor": 0.9,
     "lr_reduce_patience": 5,
     "lr_reduce_monitor": "val_loss",
-    "class_weighted_loss": True,
+    "lr_reduce_cooldown": 0,
+    "early_stopping_min_delta": 0.0,
+    "overfit_ratio_stop": None,
+    "validation": "holdout",
+    "loss": "class_weighted",
+    "clipnorm": None,
+    "positional_encoding": "paper_eq9",
+    "aux_layout": "per_feature",
+    "aux_scaling": "none",
+    "enqueue_pinned": True,
     "deterministic": True,
     "gpu": 0,
     "mem_mb": 4000,
@@ -154,13 +179,24 @@ def settings(t2_config: Mapping[str, Any] | None) -> dict[str, Any]:
         s["tuning"]["space"] = dict(DEFAULTS["tuning"]["space"])
     if s["concat"] not in ("L", "M"):
         raise T2ConfigError(f"t2.concat must be 'L' or 'M', got {s['concat']!r}")
-    if s["scaling"] not in ("dataset_band", "object", "none"):
-        raise T2ConfigError(f"t2.scaling must be dataset_band, object or none, got {s['scaling']!r}")
+    if s["scaling"] not in ("dataset_band", "object", "max_abs", "none"):
+        raise T2ConfigError(f"t2.scaling must be dataset_band, object, max_abs or none, got {s['scaling']!r}")
     for v in s["variants"]:
         variant_uses_redshift(v)
+    choices = {"loss": LOSSES, "positional_encoding": POSITIONAL_ENCODINGS, "aux_layout": AUX_LAYOUTS,
+               "aux_scaling": AUX_SCALINGS, "validation": VALIDATIONS}
+    for k, allowed in choices.items():
+        if s[k] not in allowed:
+            raise T2ConfigError(f"t2.{k} must be one of {allowed}, got {s[k]!r}")
+    if s["clipnorm"] is not None and not float(s["clipnorm"]) > 0:
+        raise T2ConfigError(f"t2.clipnorm must be > 0 or null, got {s['clipnorm']!r}")
+    if s["overfit_ratio_stop"] is not None and not float(s["overfit_ratio_stop"]) > 0:
+        raise T2ConfigError(f"t2.overfit_ratio_stop must be > 0 or null, got {s['overfit_ratio_stop']!r}")
     for k in ("epochs", "batch_size"):
-        if int(s[k]) < 1:
-            raise T2ConfigError(f"t2.{k} must be >= 1, got {s[k]!r}")
+        if k == "batch_size" and s[k] == "auto":
+            continue
+        if isinstance(s[k], bool) or not isinstance(s[k], (int, float)) or int(s[k]) < 1:
+            raise T2ConfigError(f"t2.{k} must be an integer >= 1{' or auto' if k == 'batch_size' else ''}, got {s[k]!r}")
     if not 0.0 < float(s["validation_fraction"]) < 1.0:
         raise T2ConfigError(f"t2.validation_fraction must be in (0, 1), got {s['validation_fraction']!r}")
     t = s["tuning"]
@@ -170,6 +206,23 @@ def settings(t2_config: Mapping[str, Any] | None) -> dict[str, Any]:
         raise T2ConfigError(f"t2.tuning.validation_fraction must be in (0, 1], got {t['validation_fraction']!r}")
     s["hyperparameters"] = check_hyperparameters(s["hyperparameters"])
     return s
+
+
+def authors_batch_size(n_train: int) -> int:
+    """The authors' ``find_optimal_batch_size`` (astronet ``utils.py`` at 2378a42, lines 78-97),
+    including its quirk: candidates 16/32/64 below 10,000 objects, else 96/128/256; the ratio
+    batch / (n mod batch) closest to 1 wins (a candidate dividing n exactly is skipped, which
+    shifts the index onto the next candidate, as in the original)."""
+    sizes = [16, 32, 64] if n_train < 10000 else [96, 128, 256]
+    ratios = [b / (n_train % b) for b in sizes if n_train % b]
+    if not ratios:
+        return sizes[0]
+    index = min(range(len(ratios)), key=lambda i: abs(ratios[i] - 1))
+    return sizes[index]
+
+
+def resolve_batch_size(batch_size: Any, n_train: int) -> int:
+    return authors_batch_size(n_train) if batch_size == "auto" else int(batch_size)
 
 
 def variant_uses_redshift(variant: str) -> bool:

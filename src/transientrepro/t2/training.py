@@ -1,9 +1,13 @@
 """Training of t2 (§4.4) and the stage entry point that writes the model.
 
-Training: Adam, categorical cross-entropy, ``ReduceLROnPlateau``, ``EarlyStopping(restore_best_weights=True)``;
-the flat-weighted log-loss of eq. (13) on the validation part (a seeded per-class random
-``validation_fraction`` of the training set) is computed after every epoch (log key
-``val_flat_log_loss``). With ``class_weighted_loss`` each training sample is weighted
+Training: Adam (optionally ``clipnorm``), the loss of ``t2.loss`` (:mod:`.losses`),
+``ReduceLROnPlateau`` (factor, patience, cooldown, monitor), ``EarlyStopping(restore_best_weights=True,
+min_delta)`` and, when ``overfit_ratio_stop`` is set, the authors' ``DetectOverfittingCallback``
+(stop once val_loss / loss exceeds the threshold). The flat-weighted log-loss of eq. (13) on the
+validation data is computed after every epoch (log key ``val_flat_log_loss``). The validation data
+is a seeded per-class ``validation_fraction`` of the training set (``validation: holdout``) or, as
+in the authors' code and only as a labelled optimistic option, the test set itself
+(``validation: test_set_optimistic``). With ``loss: class_weighted`` each training sample is weighted
 ``N / (C_present N_c)`` so that the cross-entropy is the training-set estimate of eq. (13).
 """
 from __future__ import annotations
@@ -16,10 +20,16 @@ import numpy as np
 
 from ..metrics import flat_weighted_log_loss
 from .data import T2Data, load_gp, load_split, split_data, stratified_subset
-from .params import class_codes_and_names
-from .scaling import apply_scaling, fit_scaling
+from .params import class_codes_and_names, resolve_batch_size
+from .scaling import apply_fitted, fit_and_apply
 
 log = logging.getLogger(__name__)
+
+#: The training-recipe switches recorded with every model (train_info.json, metrics.json).
+RECIPE_KEYS = ("scaling", "aux_scaling", "positional_encoding", "aux_layout", "concat", "loss", "clipnorm",
+               "lr_reduce_factor", "lr_reduce_patience", "lr_reduce_cooldown", "lr_reduce_monitor", "epochs",
+               "batch_size", "early_stopping_patience", "early_stopping_monitor", "early_stopping_min_delta",
+               "overfit_ratio_stop", "validation")
 
 
 def class_weights(y: np.ndarray, n_classes: int) -> dict[int, float]:
@@ -71,13 +81,34 @@ def _callbacks(x_val, y_val, n_classes: int, s: Mapping[str, Any], verbose_log: 
         def on_epoch_end(self, epoch, logs=None):
             log.info("epoch %d: %s", epoch + 1, ", ".join(f"{k}={v:.4g}" for k, v in sorted(logs.items())))
 
-    cbs = [
-        FlatLogLoss(),
+    class OverfitRatioStop(keras.callbacks.Callback):
+        """The authors' ``DetectOverfittingCallback(threshold)`` (astronet ``custom_callbacks.py``):
+        stop when ``val_loss / loss`` exceeds the threshold."""
+
+        def __init__(self, threshold: float):
+            super().__init__()
+            self.threshold = float(threshold)
+            self.stopped_epoch = None
+
+        def on_epoch_end(self, epoch, logs=None):
+            ratio = logs["val_loss"] / logs["loss"] if logs.get("loss") else float("inf")
+            logs["val_train_loss_ratio"] = float(ratio)
+            if ratio > self.threshold:
+                log.info("epoch %d: val_loss / loss = %.2f > %.2f, stopping (overfit_ratio_stop)", epoch + 1, ratio, self.threshold)
+                self.stopped_epoch = epoch + 1
+                self.model.stop_training = True
+
+    cbs = [FlatLogLoss()]
+    if s.get("overfit_ratio_stop") is not None:
+        cbs.append(OverfitRatioStop(s["overfit_ratio_stop"]))
+    cbs += [
         keras.callbacks.ReduceLROnPlateau(
-            monitor=s["lr_reduce_monitor"], factor=float(s["lr_reduce_factor"]), patience=int(s["lr_reduce_patience"]), mode="min", verbose=0
+            monitor=s["lr_reduce_monitor"], factor=float(s["lr_reduce_factor"]), patience=int(s["lr_reduce_patience"]),
+            cooldown=int(s.get("lr_reduce_cooldown", 0)), mode="min", verbose=0
         ),
         keras.callbacks.EarlyStopping(
-            monitor=s["early_stopping_monitor"], patience=int(s["early_stopping_patience"]), restore_best_weights=True, mode="min", verbose=0
+            monitor=s["early_stopping_monitor"], patience=int(s["early_stopping_patience"]), restore_best_weights=True,
+            min_delta=float(s.get("early_stopping_min_delta", 0.0)), mode="min", verbose=0
         ),
     ]
     if verbose_log:
@@ -92,35 +123,44 @@ def train(
     seed: int,
     n_classes: int,
     L: int | None = None,
+    test: T2Data | None = None,
 ):
     """Train t2 on ``data`` (already scaled) with settings ``s`` (see :func:`params.settings`).
 
+    ``test`` (already scaled) is needed only for ``validation: test_set_optimistic``: the whole
+    training set is then fitted and the test set watched (the authors' optimistic protocol).
     Returns ``(model, history: dict[str, list], info: dict)``; info has epochs_run, best_epoch,
     train_seconds, samples_per_second, n_train, n_val.
     """
     import keras
 
-    from .model import build_t2, compile_t2
+    from .model import build_and_compile
 
     L = data.X.shape[1] if L is None else L
-    fit_idx, val_idx = stratified_subset(data.y, float(s["validation_fraction"]), seed)
-    model = build_t2(L, data.X.shape[2], n_classes, hyperparameters, n_aux=data.aux.shape[1], concat=s["concat"])
-    compile_t2(model, hyperparameters["learning_rate"])
+    if s["validation"] == "test_set_optimistic":
+        if test is None:
+            raise ValueError("t2.validation test_set_optimistic needs the test split")
+        fit_idx = np.arange(len(data))
+        x_val, yv = test.inputs(), test.y
+        log.warning("validation: test_set_optimistic -- early stopping and the LR schedule watch the TEST set (optimistic)")
+    else:
+        fit_idx, val_idx = stratified_subset(data.y, float(s["validation_fraction"]), seed)
+        x_val, yv = data.inputs(val_idx), data.y[val_idx]
+    model = build_and_compile(L, data.X.shape[2], n_classes, hyperparameters, s, n_aux=data.aux.shape[1])
     y_fit = keras.utils.to_categorical(data.y[fit_idx], n_classes)
-    y_val = keras.utils.to_categorical(data.y[val_idx], n_classes)
-    cw = class_weights(data.y[fit_idx], n_classes) if s["class_weighted_loss"] else None
-    x_val = data.inputs(val_idx)
+    y_val = keras.utils.to_categorical(yv, n_classes)
+    cw = class_weights(data.y[fit_idx], n_classes) if s["loss"] == "class_weighted" else None
     t0 = time.perf_counter()
     hist = model.fit(
         data.inputs(fit_idx),
         y_fit,
         validation_data=(x_val, y_val),
         epochs=int(s["epochs"]),
-        batch_size=int(s["batch_size"]),
+        batch_size=resolve_batch_size(s["batch_size"], len(fit_idx)),
         sample_weight=_sample_weights(cw, data.y[fit_idx]),
         shuffle=True,
         verbose=0,
-        callbacks=_callbacks(x_val, data.y[val_idx], n_classes, s),
+        callbacks=_callbacks(x_val, yv, n_classes, s),
     )
     seconds = time.perf_counter() - t0
     history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
@@ -134,7 +174,8 @@ def train(
         "samples_per_second": epochs_run * len(fit_idx) / seconds if seconds > 0 else float("nan"),
         "n_train": int(len(data)),
         "n_fit": int(len(fit_idx)),
-        "n_val": int(len(val_idx)),
+        "n_val": int(len(yv)),
+        "validation": s["validation"],
         "best_val_flat_log_loss": float(np.min(history["val_flat_log_loss"])) if "val_flat_log_loss" in history else float("nan"),
     }
     return model, history, info
@@ -154,12 +195,16 @@ def run_training(gp_path, split_path, best_params_path, variant, t2_config, seed
     codes, _ = class_codes_and_names()
     data = split_data(load_gp(gp_path), load_split(split_path), variant, str(gp_path))
     train_data = data["train"]
-    scaling = fit_scaling(train_data.X, s["scaling"])
-    train_data.X = apply_scaling(train_data.X, scaling)
+    fitted = fit_and_apply(train_data, s)
+    test_data = None
+    if s["validation"] == "test_set_optimistic":
+        test_data = data["test"]
+        apply_fitted(test_data, fitted)
     log.info("%s: training on %d objects, hyperparameters %s", variant, len(train_data), hp)
-    model, history, info = train(train_data, hp, s, seed, len(codes))
-    info.update(variant=variant, hyperparameters=hp, hyperparameters_source=best.get("source"), scaling=scaling,
-                n_params=int(model.count_params()), seed=int(seed))
+    model, history, info = train(train_data, hp, s, seed, len(codes), test=test_data)
+    info.update(variant=variant, hyperparameters=hp, hyperparameters_source=best.get("source"), **fitted,
+                n_params=int(model.count_params()), seed=int(seed),
+                recipe={k: s[k] for k in RECIPE_KEYS})
     hist = pd.DataFrame(history)
     hist.insert(0, "epoch", np.arange(1, len(hist) + 1))
     write_csv(hist, out_history)

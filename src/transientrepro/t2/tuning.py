@@ -12,7 +12,7 @@ import numpy as np
 from ..metrics import flat_weighted_log_loss
 from .data import T2Data, load_gp, load_split, split_data, stratified_subset
 from .params import class_codes_and_names
-from .scaling import apply_scaling, fit_scaling
+from .scaling import fit_and_apply
 from .training import _sample_weights, class_weights, configure_tensorflow
 
 log = logging.getLogger(__name__)
@@ -36,18 +36,20 @@ def cv_score(
     batch_size: int,
     seed: int,
     n_classes: int,
-    concat: str = "L",
-    class_weighted_loss: bool = True,
+    s: Mapping[str, Any] | None = None,
 ) -> float:
     """Mean over ``n_folds`` stratified folds of the eq. (13) log-loss of a model trained
-    ``epochs`` epochs on the other folds (the TPE objective; data already scaled)."""
+    ``epochs`` epochs on the other folds (the TPE objective; data already scaled). ``s`` are the
+    ``t2:`` settings whose model/optimiser/loss switches apply (defaults when None)."""
     import warnings
 
     import keras
     from sklearn.model_selection import StratifiedKFold
 
-    from .model import build_t2, compile_t2
+    from .model import build_and_compile
+    from .params import settings
 
+    s = settings(None) if s is None else s
     folds = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     scores = []
     with warnings.catch_warnings():
@@ -56,13 +58,12 @@ def cv_score(
     # One model per trial: every fold starts from the same initial weights and a fresh Adam state,
     # which is equivalent to rebuilding it but reuses the traced training function (fast on CPU).
     keras.utils.set_random_seed(seed)
-    model = build_t2(data.X.shape[1], data.X.shape[2], n_classes, hyperparameters, n_aux=data.aux.shape[1], concat=concat)
-    compile_t2(model, hyperparameters["learning_rate"])
+    model = build_and_compile(data.X.shape[1], data.X.shape[2], n_classes, hyperparameters, s, n_aux=data.aux.shape[1])
     initial = model.get_weights()
     for k, (tr, te) in enumerate(splits):
         model.set_weights(initial)
         reset_optimizer(model, hyperparameters["learning_rate"])
-        cw = class_weights(data.y[tr], n_classes) if class_weighted_loss else None
+        cw = class_weights(data.y[tr], n_classes) if s["loss"] == "class_weighted" else None
         model.fit(
             data.inputs(tr),
             keras.utils.to_categorical(data.y[tr], n_classes),
@@ -109,7 +110,7 @@ def tune_worker(
 
     def objective(params: Mapping[str, Any]) -> float:
         hp = check_hyperparameters({**fixed, **params}, where="tuning trial")
-        return cv_score(sub, hp, int(t["n_folds"]), int(t["epochs"]), int(t["batch_size"]), seed, n_classes, s["concat"], bool(s["class_weighted_loss"]))
+        return cv_score(sub, hp, int(t["n_folds"]), int(t["epochs"]), int(t["batch_size"]), seed, n_classes, s)
 
     t0 = time.perf_counter()
     done = run_worker(
@@ -122,6 +123,7 @@ def tune_worker(
         worker_id=worker,
         n_startup_trials=int(t["n_startup_trials"]),
         constraint=divisibility_constraint,
+        enqueue=pinned_first_trial(s) if (s["enqueue_pinned"] and worker == 0) else None,
     )
     import optuna
 
@@ -144,6 +146,24 @@ def tune_worker(
     }
 
 
+def pinned_first_trial(s: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The configured (Table 2) hyperparameters restricted to the search space's names: the study's
+    first trial, so the search can only find something better than the pinned values (by CV).
+    A pinned value outside a categorical space's choices is left out (TPE samples that name)."""
+    space = s["tuning"]["space"]
+    out = {}
+    for k, spec in space.items():
+        v = s["hyperparameters"][k]
+        if spec["type"] == "categorical" and v not in spec["choices"]:
+            log.warning("pinned %s=%r is not among the search choices %s; not enqueued", k, v, spec["choices"])
+            continue
+        if spec["type"] in ("int", "float") and not (spec["low"] <= v <= spec["high"]):
+            log.warning("pinned %s=%r is outside the search range [%s, %s]; not enqueued", k, v, spec["low"], spec["high"])
+            continue
+        out[k] = v
+    return out or None
+
+
 def study_name(variant: str, s: Mapping[str, Any], seed: int) -> str:
     """``<variant>-<hash>``: the hash covers everything that defines the search (space, folds,
     epochs, subset, scaling, concat, seed), so a changed configuration starts a fresh study in the
@@ -154,8 +174,10 @@ def study_name(variant: str, s: Mapping[str, Any], seed: int) -> str:
 
     t = s["tuning"]
     key = {k: t[k] for k in ("space", "n_folds", "epochs", "batch_size", "validation_fraction")}
-    key.update(scaling=s["scaling"], concat=s["concat"], class_weighted_loss=s["class_weighted_loss"], seed=int(seed),
-               fixed=s["hyperparameters"])
+    from .training import RECIPE_KEYS
+
+    key.update({k: s[k] for k in RECIPE_KEYS if k not in ("epochs", "batch_size")})
+    key.update(seed=int(seed), fixed=s["hyperparameters"], enqueue=bool(s["enqueue_pinned"]))
     digest = hashlib.sha1(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:10]
     return f"{variant}-{digest}"
 
@@ -170,7 +192,7 @@ def run_tune_worker(gp_path, split_path, variant, t2_config, seed, worker, stora
     codes, _ = class_codes_and_names()
     data = split_data(load_gp(gp_path), load_split(split_path), variant, str(gp_path))
     train_data = data["train"]
-    train_data.X = apply_scaling(train_data.X, fit_scaling(train_data.X, s["scaling"]))
+    fit_and_apply(train_data, s)
     record = tune_worker(train_data, s, storage_path, study_name(variant, s, seed), int(worker), int(seed), len(codes))
     record["variant"] = variant
     write_json(record, out_json)
