@@ -114,7 +114,7 @@ rule t2_ablation_reference:
     log:
         "logs/t2_ablation/reference_n{n}_seed{seed}.log",
     conda:
-        ENV_DATA
+        ENV_TF  # transientrepro.t2.ablation (the subset of t2's runs) lives beside the TF code
     script:
         "../scripts/t2_ablation_reference.py"
 
@@ -136,7 +136,7 @@ rule t2_ablation_gather:
     log:
         "logs/t2_ablation/gather.log",
     conda:
-        ENV_DATA
+        ENV_TF
     script:
         "../scripts/t2_ablation_gather.py"
 

@@ -144,6 +144,13 @@ def subset_ids(train_ids: np.ndarray, train_y: np.ndarray, n_train: int, subset_
     return np.sort(train_ids[idx])
 
 
+def _restrict(gp: Mapping[str, np.ndarray], ids: np.ndarray) -> dict[str, np.ndarray]:
+    """The per-object arrays of ``gp`` for the objects ``ids`` only (run-level ``attr_*`` kept)."""
+    n = len(gp["object_id"])
+    keep = np.isin(gp["object_id"], ids)
+    return {k: (v[keep] if (not k.startswith("attr_") and np.ndim(v) >= 1 and len(v) == n) else v) for k, v in gp.items()}
+
+
 def _select(data, ids: np.ndarray):
     from .data import T2Data
 
@@ -175,7 +182,7 @@ def run_one(gp_paths: Mapping[str, str], split_path: str, t2_section: Mapping[st
     common = None
     for g in gps.values():
         common = g["object_id"] if common is None else np.intersect1d(common, g["object_id"])
-    data = split_data(gps[grid], split[split["object_id"].isin(common)], "t2", gp_paths[grid])
+    data = split_data(_restrict(gps[grid], common), split[split["object_id"].isin(common)], "t2", gp_paths[grid])
     # the same training subset for every run: chosen on the recipe's GP objects common to all
     train_all = data["train"]
     ids = subset_ids(train_all.object_id, train_all.y, int(n_train), int(abl["subset_seed"]))
