@@ -160,3 +160,23 @@ def test_published_vs_reproduced_table_and_html(tmp_path: Path):
     page = out.read_text()
     assert page.startswith("<!doctype html>") and "Published &lt;vs&gt; reproduced" in page
     assert page.count("<tr>") == 3 and "<td>60.000 ± 2.500</td>" in page
+
+
+def test_t2_recall_table_beside_the_reference(tmp_path: Path):
+    from transientrepro.report import t2_recall_table
+
+    files = {
+        "t2": _metrics(tmp_path, "t2", log_loss=0.6, accuracy=0.7, balanced_accuracy=0.55,
+                       recall_per_class={"SNIa": 0.9, "KN": 0.2}),
+        "t2_noz": _metrics(tmp_path, "t2_noz", log_loss=0.9, accuracy=0.5, balanced_accuracy=0.4,
+                           recall_per_class={"SNIa": 0.8, "KN": 0.0}),
+        "convention_ugriz": _metrics(tmp_path, "cu", accuracy=0.75),
+    }
+    ref = tmp_path / "ref.json"
+    write_json({"accuracy": 0.66, "balanced_accuracy": 0.5, "recall_per_class": {"SNIa": 0.7, "KN": 0.5}}, ref)
+    t = t2_recall_table(files, ref).set_index("metric")
+    assert list(t.columns) == ["t2", "t2_noz", "reference classifier"]
+    assert t.loc["balanced_accuracy", "t2"] == "0.550" and t.loc["recall KN", "reference classifier"] == "0.500"
+    assert t.loc["recall KN", "t2_noz"] == "0.000" and "convention_ugriz" not in t.columns
+    comp = comparison_rows(files)
+    assert comp[(comp.model == "t2") & (comp.metric == "balanced_accuracy")].iloc[0].reproduced == 0.55
