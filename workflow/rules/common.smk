@@ -153,3 +153,8 @@ def data_table_items():
         caption, subcategory = DATA_TABLE_CAPTIONS[path]
         items.append(report_item(path, caption, "Data", subcategory))
     return items
+
+
+# The PLAsTiCC -> GP -> t2 chain is the longest of the run; its jobs go first when cores are free
+# (the SDSS/ConvEntion jobs fill the gaps), which keeps the embedded `make run` within its budget.
+T2_CHAIN_PRIORITY = 10

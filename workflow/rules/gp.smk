@@ -23,6 +23,7 @@ rule gp_chunk:
         chunk=r"\d+",
     group:
         "gp"
+    priority: T2_CHAIN_PRIORITY
     threads: 1
     resources:
         mem_mb=config["gp"].get("chunk_mem_mb", 2000),
@@ -47,6 +48,7 @@ rule gp_gather:
         npz=f"{GP_DIR}/gp.npz",
         failures=f"{GP_DIR}/failures.csv",
         summary=f"{GP_DIR}/summary.json",
+    priority: T2_CHAIN_PRIORITY
     threads: 1
     resources:
         # the whole gp.npz is held in memory twice while gathering: ~24 MB per full-scale chunk
@@ -72,6 +74,7 @@ rule split:
         test_fraction=config["split"]["test_fraction"],
         redshift_bins=config["split"]["redshift_bins"],
         seed=config["seed"],
+    priority: T2_CHAIN_PRIORITY
     threads: 1
     resources:
         mem_mb=2000,

@@ -45,6 +45,7 @@ rule ingest_plasticc:
         "benchmarks/plasticc_data/ingest_plasticc.tsv"
     conda:
         ENV_DATA
+    priority: T2_CHAIN_PRIORITY
     threads: 1
     resources:
         mem_mb=24000 if PLASTICC_FULL_SCALE else 3000,

@@ -28,7 +28,8 @@ rule t2_tune_worker:
     wildcard_constraints:
         variant=T2_VARIANT,
         worker=r"\d+",
-    threads: 2
+    priority: T2_CHAIN_PRIORITY
+    threads: T2.get("threads", 2)
     resources:
         mem_mb=T2.get("mem_mb", 4000),
         runtime=T2.get("runtime", 30),
@@ -60,6 +61,7 @@ rule t2_tune_gather:
         storage=f"{T2_TUNE_DIR}/study.journal",
     wildcard_constraints:
         variant=T2_VARIANT,
+    priority: T2_CHAIN_PRIORITY
     threads: 1
     resources:
         mem_mb=1000,
@@ -85,7 +87,8 @@ rule t2_train:
         seed=config["seed"],
     wildcard_constraints:
         variant=T2_VARIANT,
-    threads: 2
+    priority: T2_CHAIN_PRIORITY
+    threads: T2.get("threads", 2)
     resources:
         mem_mb=T2.get("mem_mb", 4000),
         runtime=T2.get("runtime", 30),
@@ -116,7 +119,8 @@ rule t2_evaluate:
         run_name=config.get("run_name", ""),
     wildcard_constraints:
         variant=T2_VARIANT,
-    threads: 2
+    priority: T2_CHAIN_PRIORITY
+    threads: T2.get("threads", 2)
     resources:
         mem_mb=T2.get("mem_mb", 4000),
         runtime=T2.get("runtime", 30),

@@ -79,7 +79,7 @@ rule t2_ablation_run:
         run=r"[A-Za-z0-9_.]+",
         n=r"\d+",
         seed=r"\d+",
-    threads: 1
+    threads: config["t2"].get("threads", 2)
     resources:
         mem_mb=config["t2"].get("mem_mb", 4000),
         runtime=config["t2"].get("runtime", 30),
