@@ -38,6 +38,7 @@ MODULE_TO_DISTS = {
     "scipy": {"scipy"},
     "pandas": {"pandas"},
     "pyarrow": {"pyarrow"},
+    "h5py": {"h5py"},
     "astropy": {"astropy"},
     "sklearn": {"scikit-learn"},
     "tqdm": {"tqdm"},

@@ -11,6 +11,7 @@ import pytest
 from george import kernels
 
 from transientrepro import gp
+from transientrepro.gp_store import load_gp_arrays
 from transientrepro.io import load_npz, read_json
 
 DATA = Path(__file__).parent / "data" / "plasticc_kaggle_training_sample10"
@@ -199,15 +200,15 @@ def chunk_run(tmp_path_factory, lc, meta):
         o = {k: tmp / f"{k}_{c}.{ext}" for k, ext in (("npz", "npz"), ("failures", "csv"), ("summary", "json"))}
         gp.run_chunk(meta_path, lc_paths[c], c, section, o["npz"], o["failures"], o["summary"], progress=False)
         outs.append(o)
-    g = {k: tmp / f"gathered.{ext}" for k, ext in (("npz", "npz"), ("failures", "csv"), ("summary", "json"))}
+    g = {k: tmp / f"gathered.{ext}" for k, ext in (("store", "h5"), ("failures", "csv"), ("summary", "json"))}
     gp.run_gather([o["npz"] for o in outs], [o["failures"] for o in outs], [o["summary"] for o in outs],
-                  g["npz"], g["failures"], g["summary"])
+                  g["store"], g["failures"], g["summary"])
     return {"tmp": tmp, "meta_path": meta_path, "lc_paths": lc_paths, "meta": m, "chunks": outs, "gathered": g,
             "section": section}
 
 
 def test_chunk_outputs_shapes_dtypes_and_selection(chunk_run):
-    out = load_npz(chunk_run["gathered"]["npz"])
+    out = load_gp_arrays(chunk_run["gathered"]["store"])
     n = len(out["object_id"])
     # 10 fixture objects; 10 (train) and 11 (class 99) never enter; 12 and 13 are excluded
     assert out["object_id"].tolist() == sorted(int(i) for i in chunk_run["meta"].object_id if i >= 615)

@@ -154,15 +154,17 @@ def balance_report(split: pd.DataFrame, target: pd.Series | np.ndarray, z: pd.Se
     }
 
 
-def run_split(gp_npz, out_parquet, out_summary, test_fraction: float, n_bins: int, seed: int) -> dict:
-    """Split the GP-interpolated objects (gp.npz: object_id, target, z); write parquet + JSON summary."""
+def run_split(gp_store, out_parquet, out_summary, test_fraction: float, n_bins: int, seed: int) -> dict:
+    """Split the GP-interpolated objects (gp.h5 or .npz: object_id, target, z; X is not read); write
+    parquet + JSON summary."""
+    from transientrepro.gp_store import open_gp_arrays
     from transientrepro.io import write_json, write_parquet
 
-    with np.load(gp_npz, allow_pickle=False) as f:
-        missing = [k for k in ("object_id", "target", "z") if k not in f.files]
-        if missing:
-            raise SplitError(f"{gp_npz}: missing array(s) {missing}")
-        oid, target, z = f["object_id"], f["target"], f["z"]
+    f = open_gp_arrays(gp_store)
+    missing = [k for k in ("object_id", "target", "z") if k not in f]
+    if missing:
+        raise SplitError(f"{gp_store}: missing array(s) {missing}")
+    oid, target, z = (np.asarray(f[k]) for k in ("object_id", "target", "z"))
     df = make_split(oid, target, z, test_fraction, n_bins, seed)
     order = np.argsort(oid, kind="stable")
     report = balance_report(df, target[order], z[order])

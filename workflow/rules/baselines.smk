@@ -40,7 +40,7 @@ rule baselines_train:
         ENV_TORCH
     threads: BASE["threads"]
     resources:
-        mem_mb=BASE["mem_mb"],
+        mem_mb=stamps_mem_mb(BASE),
         runtime=BASE["runtime"],
         gpu=BASE["gpu"],
     script:

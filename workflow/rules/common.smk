@@ -158,3 +158,28 @@ def data_table_items():
 # The PLAsTiCC -> GP -> t2 chain is the longest of the run; its jobs go first when cores are free
 # (the SDSS/ConvEntion jobs fill the gaps), which keeps the embedded `make run` within its budget.
 T2_CHAIN_PRIORITY = 10
+
+
+def array_file_mb(path):
+    """Uncompressed size (MB) of the arrays in an .npz (its members' sizes, read from the zip
+    directory), or the size of any other file; 0 while the file does not exist yet."""
+    import os
+    import zipfile
+
+    path = str(path)
+    if not os.path.exists(path):
+        return 0
+    if path.endswith(".npz"):
+        with zipfile.ZipFile(path) as z:
+            return sum(i.file_size for i in z.infolist()) / 2**20
+    return os.path.getsize(path) / 2**20
+
+
+def stamps_mem_mb(section, copies=3):
+    """mem_mb of a job that loads the stamp array: the config's ``mem_mb`` at least, and ``copies``
+    times the stamps' uncompressed size (sized from the data when the job is scheduled)."""
+
+    def mem_mb(wildcards, input):
+        return max(int(section.get("mem_mb", 4000)), int(copies * array_file_mb(input.stamps)) + 1000)
+
+    return mem_mb

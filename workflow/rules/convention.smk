@@ -34,7 +34,7 @@ rule convention_tune_worker:
         ENV_TORCH
     threads: CONV["threads"]
     resources:
-        mem_mb=4000,
+        mem_mb=stamps_mem_mb(CONV),
         runtime=60,
         gpu=CONV["gpu"],
     script:
@@ -83,7 +83,7 @@ rule convention_pretrain:
         ENV_TORCH
     threads: CONV["threads"]
     resources:
-        mem_mb=4000,
+        mem_mb=stamps_mem_mb(CONV),
         runtime=240,
         gpu=CONV["gpu"],
     script:
@@ -119,7 +119,7 @@ rule convention_finetune:
         ENV_TORCH
     threads: CONV["threads"]
     resources:
-        mem_mb=4000,
+        mem_mb=stamps_mem_mb(CONV),
         runtime=720,
         gpu=CONV["gpu"],
     script:

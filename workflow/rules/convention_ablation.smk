@@ -37,7 +37,7 @@ rule convention_ablation_run:
         ENV_TORCH
     threads: CONV["threads"]
     resources:
-        mem_mb=4000,
+        mem_mb=stamps_mem_mb(CONV),
         runtime=60,
         gpu=CONV["gpu"],
     script:
@@ -62,7 +62,7 @@ rule convention_ablation_gather:
         ENV_TORCH
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=stamps_mem_mb(CONV),
         runtime=15,
     script:
         "../scripts/convention_ablation_gather.py"

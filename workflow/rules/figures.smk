@@ -45,7 +45,7 @@ rule notebook_data_figures:
         plasticc_counts="results/data/plasticc_class_counts.csv",
         sdss_counts="results/data/sdss_class_counts.csv",
         lightcurves="results/plasticc/ingest/lightcurves_0.parquet",
-        gp="results/plasticc/gp/gp.npz",
+        gp="results/plasticc/gp/gp.h5",
         stamps="results/sdss/ingest/stamps.npz",
         objects="results/sdss/ingest/objects.parquet",
     output:
@@ -62,7 +62,7 @@ rule notebook_data_figures:
     shell:
         "rm -f {params.fig_dir}/*.png; papermill {input.nb} {output.nb} -k python3 --log-output"
         " -p fig_dir {params.fig_dir} -p plasticc_counts {input.plasticc_counts}"
-        " -p sdss_counts {input.sdss_counts} -p lightcurves {input.lightcurves} -p gp_npz {input.gp}"
+        " -p sdss_counts {input.sdss_counts} -p lightcurves {input.lightcurves} -p gp_store {input.gp}"
         " -p stamps_npz {input.stamps} -p sdss_objects {input.objects}"
         " -y 'stamp_classes: {params.stamp_classes}' > {log} 2>&1"
 
@@ -72,7 +72,7 @@ rule notebook_t2_figures:
         nb="workflow/notebooks/t2_figures.ipynb",
         metrics=lambda wc: [f"results/plasticc/{v}/{f}" for v in t2_variants()
                              for f in ("metrics.json", "predictions.parquet", "history.csv", "cams.npz")],
-        gp="results/plasticc/gp/gp.npz",
+        gp="results/plasticc/gp/gp.h5",
     output:
         nb="results/notebooks/t2_figures.ipynb",
         figs=figure_outputs("t2"),
@@ -86,7 +86,7 @@ rule notebook_t2_figures:
         ENV_NOTEBOOK
     shell:
         "rm -f {params.fig_dir}/*.png; papermill {input.nb} {output.nb} -k python3 --log-output"
-        " -p fig_dir {params.fig_dir} -y 'variants: {params.variants}' -p gp_npz {input.gp}"
+        " -p fig_dir {params.fig_dir} -y 'variants: {params.variants}' -p gp_store {input.gp}"
         " > {log} 2>&1"
 
 

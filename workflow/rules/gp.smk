@@ -45,14 +45,14 @@ rule gp_gather:
         failures=expand(f"{GP_DIR}/failures_{{chunk}}.csv", chunk=GP_CHUNKS),
         summaries=expand(f"{GP_DIR}/summary_{{chunk}}.json", chunk=GP_CHUNKS),
     output:
-        npz=f"{GP_DIR}/gp.npz",
+        store=f"{GP_DIR}/gp.h5",
         failures=f"{GP_DIR}/failures.csv",
         summary=f"{GP_DIR}/summary.json",
     priority: T2_CHAIN_PRIORITY
     threads: 1
     resources:
-        # the whole gp.npz is held in memory twice while gathering: ~24 MB per full-scale chunk
-        mem_mb=max(4000, 64 * n_chunks()),
+        # gp.h5 is written one chunk at a time: memory ~ one chunk, whatever the number of chunks
+        mem_mb=config["gp"].get("gather_mem_mb", 2000),
         runtime=max(30, n_chunks() // 4),
     log:
         "logs/gp/gather.log",
@@ -66,7 +66,7 @@ rule gp_gather:
 
 rule split:
     input:
-        gp=f"{GP_DIR}/gp.npz",
+        gp=f"{GP_DIR}/gp.h5",
     output:
         split="results/plasticc/split.parquet",
         summary="results/plasticc/split_summary.json",
@@ -89,4 +89,4 @@ rule split:
         "../scripts/split.py"
 
 
-STAGE_TARGETS["gp"] = [f"{GP_DIR}/gp.npz", "results/plasticc/split.parquet"]
+STAGE_TARGETS["gp"] = [f"{GP_DIR}/gp.h5", "results/plasticc/split.parquet"]

@@ -12,7 +12,7 @@ T2 = config["t2"]
 T2_DIR = "results/plasticc"
 T2_TUNE_DIR = f"{T2_DIR}/tuning/{{variant}}"
 T2_WORKERS = list(range(T2.get("tuning", {}).get("n_workers", 2)))
-T2_INPUTS = dict(gp="results/plasticc/gp/gp.npz", split="results/plasticc/split.parquet")
+T2_INPUTS = dict(gp="results/plasticc/gp/gp.h5", split="results/plasticc/split.parquet")
 T2_VARIANT = "t2|t2_noz"
 
 

@@ -11,8 +11,8 @@ from transientrepro.t2 import ablation as t2_ablation
 T2ABL = t2_ablation.ablation_settings(config["t2"])
 T2ABL_JOBS = t2_ablation.run_jobs(config["t2"], config["gp"])
 T2ABL_GRIDS = t2_ablation.extra_time_grids(config["t2"], config["gp"])
-T2ABL_GP = {config["gp"].get("time_grid", "observed"): "results/plasticc/gp/gp.npz"}
-T2ABL_GP.update({g: f"{T2ABL_DIR}/gp_{g}/gp.npz" for g in T2ABL_GRIDS})
+T2ABL_GP = {config["gp"].get("time_grid", "observed"): "results/plasticc/gp/gp.h5"}
+T2ABL_GP.update({g: f"{T2ABL_DIR}/gp_{g}/gp.h5" for g in T2ABL_GRIDS})
 
 
 rule t2_ablation_gp_chunk:
@@ -48,14 +48,14 @@ rule t2_ablation_gp_gather:
         failures=expand(f"{T2ABL_DIR}/gp_{{{{grid}}}}/failures_{{chunk}}.csv", chunk=GP_CHUNKS),
         summaries=expand(f"{T2ABL_DIR}/gp_{{{{grid}}}}/summary_{{chunk}}.json", chunk=GP_CHUNKS),
     output:
-        npz=f"{T2ABL_DIR}/gp_{{grid}}/gp.npz",
+        store=f"{T2ABL_DIR}/gp_{{grid}}/gp.h5",
         failures=f"{T2ABL_DIR}/gp_{{grid}}/failures.csv",
         summary=f"{T2ABL_DIR}/gp_{{grid}}/summary.json",
     wildcard_constraints:
         grid="observed|detected|transient",
     threads: 1
     resources:
-        mem_mb=max(4000, 64 * n_chunks()),
+        mem_mb=config["gp"].get("gather_mem_mb", 2000),
         runtime=30,
     log:
         "logs/t2_ablation/gp_{grid}_gather.log",
@@ -99,7 +99,7 @@ rule t2_ablation_reference:
         metadata="results/plasticc/ingest/metadata.parquet",
         chunks=expand("results/plasticc/ingest/lightcurves_{chunk}.parquet", chunk=range(n_chunks())),
         split="results/plasticc/split.parquet",
-        gp="results/plasticc/gp/gp.npz",
+        gp="results/plasticc/gp/gp.h5",
     output:
         f"{T2ABL_DIR}/reference/n{{n}}/seed{{seed}}.json",
     params:

@@ -6,7 +6,7 @@ log = setup_logging(snakemake.log[0])  # noqa: F821
 from transientrepro.split import run_split  # noqa: E402
 
 report = run_split(
-    gp_npz=snakemake.input.gp,  # noqa: F821
+    gp_store=snakemake.input.gp,  # noqa: F821
     out_parquet=snakemake.output.split,  # noqa: F821
     out_summary=snakemake.output.summary,  # noqa: F821
     test_fraction=float(snakemake.params.test_fraction),  # noqa: F821

@@ -69,7 +69,8 @@ def plasticc_config(n_test: int, objects_per_chunk: int) -> dict:
         "run_name": f"scale_plasticc_{n_test}",
         "plasticc": {"simulate": {"n_train": 300, "n_test": int(n_test), "n_test_files": 2},
                      "ingest": {"n_chunks": int(n_chunks)}},
-        "t2": {"variants": ["t2"], "tune": False, "epochs": 1, "batch_size": 256, "mem_mb": 16000},
+        # stream_above_mb 0: the splits are streamed from gp.h5 as at paper scale (config/paper.yaml)
+        "t2": {"variants": ["t2"], "tune": False, "epochs": 1, "batch_size": 256, "mem_mb": 16000, "stream_above_mb": 0},
         "gp": {"chunk_mem_mb": 4000},
     }
 

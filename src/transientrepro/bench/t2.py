@@ -2,7 +2,7 @@
 
     python -m transientrepro.bench.t2                       # Table 2 model, 2,000 synthetic objects
     python -m transientrepro.bench.t2 -n 4000 --batch-size 256 --threads 2
-    python -m transientrepro.bench.t2 --gp results/plasticc/gp/gp.npz   # real GP arrays
+    python -m transientrepro.bench.t2 --gp results/plasticc/gp/gp.h5   # real GP arrays
 
 Prints the built and §3.7-formula parameter counts, the one-off cost of the first epoch (graph
 tracing), steady-state training samples/s and inference samples/s.
@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m transientrepro.bench.t2", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-n", type=int, default=2000, help="training objects (synthetic unless --gp)")
-    ap.add_argument("--gp", help="gp.npz to take the first N objects from")
+    ap.add_argument("--gp", help="gp.h5 (or .npz) to take the first N objects from")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--epochs", type=int, default=3, help="timed epochs after the warm-up epoch")
     ap.add_argument("--threads", type=int, default=2)

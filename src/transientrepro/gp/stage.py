@@ -7,7 +7,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .config import GPConfig, GPInputError
+from .config import PER_OBJECT_KEYS, GPConfig, GPInputError
 from .interpolate import _target_column, concatenate, interpolate_lightcurves
 
 log = logging.getLogger("transientrepro.gp")
@@ -74,11 +74,13 @@ def run_chunk(metadata_path, lightcurves_path, chunk: int, gp_section: Mapping[s
 
 
 def run_gather(npz_paths: Sequence, failure_paths: Sequence, summary_paths: Sequence,
-               out_npz, out_failures, out_summary) -> dict:
-    """Concatenate the chunk outputs into gp.npz, failures.csv and summary.json (atomically)."""
-    from transientrepro.io import load_npz, read_json, save_npz, write_csv, write_json
+               out_store, out_failures, out_summary) -> dict:
+    """Gather the chunk outputs into the GP store (``gp.h5``, written chunk by chunk: memory bounded by
+    one chunk), failures.csv and summary.json. Everything is checked before anything is written."""
+    from transientrepro.io import read_json, write_csv, write_json
 
-    merged = concatenate(load_npz(p) for p in npz_paths)
+    from ..gp_store import _read_chunk_ids, write_store
+
     frames = [pd.read_csv(p, dtype={"object_id": "int64", "reason": str, "action": str}) for p in failure_paths]
     fails = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["object_id", "reason", "action"])
     fails = fails.sort_values("object_id", kind="stable").reset_index(drop=True)
@@ -86,11 +88,17 @@ def run_gather(npz_paths: Sequence, failure_paths: Sequence, summary_paths: Sequ
     seconds = float(sum(c["seconds"] for c in chunks))
     cpu = float(sum(c.get("cpu_seconds", float("nan")) for c in chunks))
     n_input = int(sum(c["n_input"] for c in chunks))
+    n_objects = int(sum(len(_read_chunk_ids(p)[0]) for p in npz_paths))
+    n_excluded = int((fails["action"] == "excluded").sum())
+    if n_objects + n_excluded != n_input:
+        raise GPInputError(f"gather: {n_objects} interpolated + {n_excluded} excluded "
+                           f"!= {n_input} input objects (chunk outputs inconsistent)")
+    merged = write_store(npz_paths, out_store, keys=PER_OBJECT_KEYS + ("X",))
     summary = {
         "n_input": n_input,
         "n_objects": int(len(merged["object_id"])),
         "n_failed": int(len(fails)),
-        "n_excluded": int((fails["action"] == "excluded").sum()),
+        "n_excluded": n_excluded,
         "n_fallback": int((fails["action"] != "excluded").sum()),
         "failure_reasons": {str(k): int(v) for k, v in fails["reason"].str.split(":").str[0].value_counts().items()},
         "fit_seconds": seconds,
@@ -105,12 +113,9 @@ def run_gather(npz_paths: Sequence, failure_paths: Sequence, summary_paths: Sequ
         "normalisation": str(merged["attr_normalisation"]),
         "time_grid": str(merged["attr_time_grid"]),
         "n_points": int(merged["attr_n_points"]),
+        "store": "HDF5, written one chunk at a time",
         "chunks": chunks,
     }
-    if summary["n_objects"] + summary["n_excluded"] != n_input:
-        raise GPInputError(f"gather: {summary['n_objects']} interpolated + {summary['n_excluded']} excluded "
-                           f"!= {n_input} input objects (chunk outputs inconsistent)")
-    save_npz(out_npz, **merged)
     write_csv(fails, out_failures)
     write_json(summary, out_summary)
     log.info("gather: %d objects, %d failures (%d excluded), %.1f objects/s per job (%.1f per CPU-second)",

@@ -1,8 +1,12 @@
 """t2's data: the GP arrays and split table read and checked, per-split arrays, stratified subsets.
 
-Inputs (contract with the GP stage): ``gp.npz`` with ``X`` float32 (N, L, M), ``z``, ``z_err``
-float32 (N,), ``target`` int (N,) PLAsTiCC codes, ``object_id`` int64 (N,); ``split.parquet`` with
-``object_id`` and ``split`` in {train, test}.
+Inputs (contract with the GP stage): ``gp.h5`` (or a ``.npz`` with the same arrays) with ``X``
+float32 (N, L, M), ``z``, ``z_err`` float32 (N,), ``target`` int (N,) PLAsTiCC codes, ``object_id``
+int64 (N,); ``split.parquet`` with ``object_id`` and ``split`` in {train, test}.
+
+Memory: from ``gp.h5`` only the rows of a split are read. A split whose light curves exceed
+``t2.stream_above_mb`` is not read at all: its ``X`` is a :class:`StreamedX`, read (and scaled) batch
+by batch from the file while training and predicting (:mod:`.stream`).
 """
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from typing import Mapping
 
 import numpy as np
 
-from ..io import load_npz
+from ..gp_store import LazyRows, open_gp_arrays
 from .params import AUX_FEATURES, class_codes_and_names, variant_uses_redshift
 
 log = logging.getLogger(__name__)
@@ -24,11 +28,47 @@ class T2DataError(ValueError):
     """The GP arrays or the split table handed to t2 are inconsistent."""
 
 
+class StreamedX:
+    """Light curves of one split, read from the GP store only when indexed, with the fitted input
+    scaling (:mod:`.scaling`) applied to every read. Behaves like the (N, L, M) float32 array it
+    stands for as far as t2 uses it (``shape``, ``len``, indexing by rows)."""
+
+    def __init__(self, rows: LazyRows, scaling: Mapping | None = None):
+        self.rows = rows
+        self.scaling = scaling
+
+    shape = property(lambda self: self.rows.shape)
+    ndim = property(lambda self: self.rows.ndim)
+    dtype = property(lambda self: np.dtype(np.float32))
+    nbytes = property(lambda self: self.rows.nbytes)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, key) -> np.ndarray:
+        from .scaling import apply_scaling
+
+        if isinstance(key, (int, np.integer)):
+            return self[np.array([key])][0]
+        a = np.asarray(self.rows[key], dtype=np.float32)
+        return apply_scaling(a, self.scaling) if self.scaling else a
+
+    def with_scaling(self, scaling: Mapping) -> "StreamedX":
+        return StreamedX(self.rows, scaling)
+
+    def subset(self, idx) -> "StreamedX":
+        return StreamedX(self.rows.subset(idx), self.scaling)
+
+    def __array__(self, dtype=None, copy=None):
+        a = self[np.arange(len(self))]
+        return a if dtype is None else a.astype(dtype)
+
+
 @dataclass
 class T2Data:
     """Arrays of one split: light curves, aux features, class indices, ids."""
 
-    X: np.ndarray  # (N, L, M) float32
+    X: np.ndarray  # (N, L, M) float32, or a StreamedX read from the GP store
     aux: np.ndarray  # (N, R) float32 (R = 0 for t2_noz)
     y: np.ndarray  # (N,) int64 class indices into codes
     object_id: np.ndarray  # (N,) int64
@@ -44,13 +84,26 @@ class T2Data:
     def __len__(self) -> int:
         return len(self.y)
 
+    @property
+    def streamed(self) -> bool:
+        return isinstance(self.X, StreamedX)
+
+    def take(self, idx) -> "T2Data":
+        """The objects ``idx`` (positions or a mask); a streamed split stays streamed."""
+        X = self.X.subset(idx) if self.streamed else self.X[idx]
+        return T2Data(X, self.aux[idx], self.y[idx], self.object_id[idx], self.codes)
+
 
 def load_gp(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Read and check ``gp.npz``; raise :class:`T2DataError` naming the file and the problem."""
+    """Open and check the GP arrays (``gp.h5`` lazily, or a ``.npz``); raise :class:`T2DataError`
+    naming the file and the problem. ``X`` of an ``.h5`` is checked block by block, never loaded whole."""
     path = Path(path)
     if not path.exists():
         raise T2DataError(f"{path}: GP file not found")
-    gp = load_npz(path)
+    try:
+        gp = open_gp_arrays(path)
+    except (OSError, ValueError) as e:
+        raise T2DataError(str(e)) from None
     for key in ("X", "z", "z_err", "target", "object_id"):
         if key not in gp:
             raise T2DataError(f"{path}: missing array {key!r} (has {sorted(gp)})")
@@ -62,7 +115,10 @@ def load_gp(path: str | os.PathLike) -> dict[str, np.ndarray]:
         if gp[key].shape != (n,):
             raise T2DataError(f"{path}: {key} must have shape ({n},), got {gp[key].shape}")
     for key in ("X", "z", "z_err"):
-        bad = ~np.isfinite(gp[key].reshape(n, -1)).all(axis=1)
+        if isinstance(gp[key], LazyRows):
+            bad = np.concatenate([~np.isfinite(b.reshape(len(b), -1)).all(axis=1) for _, b in gp[key].iter_blocks()] or [np.zeros(0, bool)])
+        else:
+            bad = ~np.isfinite(gp[key].reshape(n, -1)).all(axis=1)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise T2DataError(f"{path}: non-finite {key} for {bad.sum()} object(s), first object_id {int(gp['object_id'][i])} (row {i})")
@@ -90,8 +146,12 @@ def load_split(path: str | os.PathLike):
     return df
 
 
-def split_data(gp: Mapping[str, np.ndarray], split_df, variant: str, gp_path: str = "gp.npz") -> dict[str, T2Data]:
+def split_data(gp: Mapping[str, np.ndarray], split_df, variant: str, gp_path: str = "gp.h5",
+               stream_above_mb: float | None = None) -> dict[str, T2Data]:
     """Train and test :class:`T2Data` of ``variant`` (t2: aux = (z, z_err); t2_noz: no aux).
+
+    From a ``gp.h5`` only each split's rows are read; a split whose ``X`` exceeds ``stream_above_mb``
+    (None: never) is left on disk as a :class:`StreamedX`.
 
     Objects of the split that have no GP row (GP failures) are dropped with a warning; GP objects
     missing from the split are an error. Unknown class codes are an error naming the object.
@@ -125,7 +185,18 @@ def split_data(gp: Mapping[str, np.ndarray], split_df, variant: str, gp_path: st
         m = split == name
         if not m.any():
             raise T2DataError(f"{gp_path}: no objects in the {name!r} split")
-        out[name] = T2Data(np.asarray(gp["X"][m], dtype=np.float32), aux[m], y[m], ids[m], codes)
+        X = gp["X"]
+        if isinstance(X, LazyRows):
+            rows = X.subset(np.flatnonzero(m))
+            if stream_above_mb is not None and rows.nbytes > float(stream_above_mb) * 2**20:
+                log.info("%s split: %d objects, %.0f MB of light curves > t2.stream_above_mb %s: streamed from %s",
+                         name, len(rows), rows.nbytes / 2**20, stream_above_mb, gp_path)
+                X = StreamedX(rows)
+            else:
+                X = rows[:]
+        else:
+            X = X[m]
+        out[name] = T2Data(X if isinstance(X, StreamedX) else np.asarray(X, dtype=np.float32), aux[m], y[m], ids[m], codes)
     return out
 
 

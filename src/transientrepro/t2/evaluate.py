@@ -77,7 +77,9 @@ def evaluate(
     batch_size: int = 1024,
 ) -> tuple[dict[str, Any], pd.DataFrame, dict[str, np.ndarray]]:
     """Metrics, predictions table and CAM arrays of ``model`` on ``test`` (already scaled)."""
-    proba = model.predict(test.inputs(), batch_size=batch_size, verbose=0).astype(np.float64)
+    from .stream import predict
+
+    proba = predict(model, test, batch_size).astype(np.float64)
     metrics = classification_metrics(test.y, proba, class_names)
     preds = predictions_frame(test, proba, test.codes)
     L = test.X.shape[1]
@@ -140,7 +142,7 @@ def run_evaluation(
         raise ValueError(f"{train_info_path}: trained for variant {info.get('variant')!r}, not {variant!r}")
     codes, names = class_codes_and_names()
     gp = load_gp(gp_path)
-    data = split_data(gp, load_split(split_path), variant, str(gp_path))
+    data = split_data(gp, load_split(split_path), variant, str(gp_path), s["stream_above_mb"])
     test = data["test"]
     apply_fitted(test, info)
     model = keras.models.load_model(model_path, compile=False)

@@ -140,6 +140,8 @@ DEFAULTS: dict[str, Any] = {
     "mem_mb": 4000,
     "runtime": 60,
     "cam_max_objects": 0,
+    "stream_above_mb": 2048,
+    "scaling_fit_max_objects": 20000,
     "tuning": {
         "n_workers": 2,
         "n_trials": 2,
@@ -197,6 +199,9 @@ def settings(t2_config: Mapping[str, Any] | None) -> dict[str, Any]:
             continue
         if isinstance(s[k], bool) or not isinstance(s[k], (int, float)) or int(s[k]) < 1:
             raise T2ConfigError(f"t2.{k} must be an integer >= 1{' or auto' if k == 'batch_size' else ''}, got {s[k]!r}")
+    if float(s["stream_above_mb"]) < 0 or int(s["scaling_fit_max_objects"]) < 1:
+        raise T2ConfigError(f"t2.stream_above_mb must be >= 0 and t2.scaling_fit_max_objects >= 1, got "
+                            f"{s['stream_above_mb']!r}, {s['scaling_fit_max_objects']!r}")
     if not 0.0 < float(s["validation_fraction"]) < 1.0:
         raise T2ConfigError(f"t2.validation_fraction must be in (0, 1), got {s['validation_fraction']!r}")
     t = s["tuning"]

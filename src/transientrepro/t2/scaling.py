@@ -17,8 +17,22 @@ import numpy as np
 from .data import T2DataError
 
 
-def fit_scaling(X: np.ndarray, method: str) -> dict[str, Any]:
-    """Fit the input scaling on training light curves (see module docstring)."""
+def fit_scaling(X: np.ndarray, method: str, max_objects: int | None = None, seed: int = 0) -> dict[str, Any]:
+    """Fit the input scaling on training light curves (see module docstring).
+
+    A streamed training set (:class:`~.data.StreamedX`, too large for memory) is fitted on a seeded
+    random ``max_objects`` of its objects (all of them when there are fewer); the number used is
+    recorded as ``fit_objects``. In-memory sets are always fitted on every object.
+    """
+    from .data import StreamedX
+
+    if method == "dataset_band" and isinstance(X, StreamedX):
+        n = len(X)
+        k = n if not max_objects or max_objects >= n else int(max_objects)
+        idx = np.arange(n) if k == n else np.sort(np.random.default_rng(seed).choice(n, size=k, replace=False))
+        out = fit_scaling(np.asarray(X.rows[idx], dtype=np.float32), method)
+        out["fit_objects"] = int(k)
+        return out
     if method == "dataset_band":
         flat = X.reshape(-1, X.shape[-1]).astype(np.float64)
         center = np.median(flat, axis=0)
@@ -32,6 +46,10 @@ def fit_scaling(X: np.ndarray, method: str) -> dict[str, Any]:
 
 
 def apply_scaling(X: np.ndarray, scaling: Mapping[str, Any]) -> np.ndarray:
+    from .data import StreamedX
+
+    if isinstance(X, StreamedX):  # applied lazily, to every batch read from the file
+        return X.with_scaling(scaling)
     method = scaling["method"]
     if method == "dataset_band":
         c = np.asarray(scaling["center"], dtype=np.float64)
@@ -84,7 +102,7 @@ def apply_aux_scaling(aux: np.ndarray, scaling: Mapping[str, Any] | None) -> np.
 def fit_and_apply(train, s: Mapping[str, Any]) -> dict[str, Any]:
     """Fit both scalings of the settings ``s`` on the training :class:`T2Data` ``train``, scale it in
     place, and return ``{"scaling": ..., "aux_scaling": ...}`` (stored in train_info.json)."""
-    sc = fit_scaling(train.X, s["scaling"])
+    sc = fit_scaling(train.X, s["scaling"], max_objects=s.get("scaling_fit_max_objects"))
     asc = fit_aux_scaling(train.aux, s["aux_scaling"])
     train.X = apply_scaling(train.X, sc)
     train.aux = apply_aux_scaling(train.aux, asc)

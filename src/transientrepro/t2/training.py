@@ -66,14 +66,22 @@ def configure_tensorflow(seed: int, threads: int | None = None, deterministic: b
             pass
 
 
-def _callbacks(x_val, y_val, n_classes: int, s: Mapping[str, Any], verbose_log: bool = True):
+def _callbacks(val_data: T2Data, val_idx: np.ndarray, n_classes: int, s: Mapping[str, Any], verbose_log: bool = True):
     import keras
+
+    from .stream import predict
+
+    y_val = val_data.y[val_idx]
+    # an in-memory validation set is sliced once; a streamed one is read batch by batch every epoch
+    x_val = val_data if val_data.streamed else T2Data(val_data.X[val_idx], val_data.aux[val_idx], y_val,
+                                                       val_data.object_id[val_idx], val_data.codes)
+    x_idx = val_idx if val_data.streamed else None
 
     class FlatLogLoss(keras.callbacks.Callback):
         """Eq. (13) on the validation data after each epoch -> ``logs['val_flat_log_loss']``."""
 
         def on_epoch_end(self, epoch, logs=None):
-            p = self.model.predict(x_val, batch_size=1024, verbose=0)
+            p = predict(self.model, x_val, 1024, x_idx)
             logs["val_flat_log_loss"] = flat_weighted_log_loss(y_val, p, n_classes)
             logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
 
@@ -141,27 +149,43 @@ def train(
         if test is None:
             raise ValueError("t2.validation test_set_optimistic needs the test split")
         fit_idx = np.arange(len(data))
-        x_val, yv = test.inputs(), test.y
+        val_data, val_idx = test, np.arange(len(test))
         log.warning("validation: test_set_optimistic -- early stopping and the LR schedule watch the TEST set (optimistic)")
     else:
         fit_idx, val_idx = stratified_subset(data.y, float(s["validation_fraction"]), seed)
-        x_val, yv = data.inputs(val_idx), data.y[val_idx]
+        val_data = data
+    yv = val_data.y[val_idx]
     model = build_and_compile(L, data.X.shape[2], n_classes, hyperparameters, s, n_aux=data.aux.shape[1])
     y_fit = keras.utils.to_categorical(data.y[fit_idx], n_classes)
     y_val = keras.utils.to_categorical(yv, n_classes)
     cw = class_weights(data.y[fit_idx], n_classes) if s["loss"] == "class_weighted" else None
+    batch_size = resolve_batch_size(s["batch_size"], len(fit_idx))
+    sw = _sample_weights(cw, data.y[fit_idx])
+    callbacks = _callbacks(val_data, val_idx, n_classes, s)
     t0 = time.perf_counter()
-    hist = model.fit(
-        data.inputs(fit_idx),
-        y_fit,
-        validation_data=(x_val, y_val),
-        epochs=int(s["epochs"]),
-        batch_size=resolve_batch_size(s["batch_size"], len(fit_idx)),
-        sample_weight=_sample_weights(cw, data.y[fit_idx]),
-        shuffle=True,
-        verbose=0,
-        callbacks=_callbacks(x_val, yv, n_classes, s),
-    )
+    if data.streamed:  # batches read from the GP store as Keras asks for them (bounded memory)
+        from .stream import batches
+
+        log.info("streaming %d training and %d validation objects from the GP store", len(fit_idx), len(val_idx))
+        hist = model.fit(
+            batches(data, fit_idx, batch_size, y_fit, sw, shuffle_seed=seed),
+            validation_data=batches(val_data, val_idx, 1024, y_val),
+            epochs=int(s["epochs"]),
+            verbose=0,
+            callbacks=callbacks,
+        )
+    else:
+        hist = model.fit(
+            data.inputs(fit_idx),
+            y_fit,
+            validation_data=(val_data.inputs(val_idx), y_val),
+            epochs=int(s["epochs"]),
+            batch_size=batch_size,
+            sample_weight=sw,
+            shuffle=True,
+            verbose=0,
+            callbacks=callbacks,
+        )
     seconds = time.perf_counter() - t0
     history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
     epochs_run = len(next(iter(history.values()))) if history else 0
@@ -193,7 +217,7 @@ def run_training(gp_path, split_path, best_params_path, variant, t2_config, seed
     best = read_json(best_params_path)
     hp = check_hyperparameters(best["hyperparameters"], where=str(best_params_path))
     codes, _ = class_codes_and_names()
-    data = split_data(load_gp(gp_path), load_split(split_path), variant, str(gp_path))
+    data = split_data(load_gp(gp_path), load_split(split_path), variant, str(gp_path), s["stream_above_mb"])
     train_data = data["train"]
     fitted = fit_and_apply(train_data, s)
     test_data = None

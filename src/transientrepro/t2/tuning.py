@@ -87,7 +87,8 @@ def tuning_subset(train: T2Data, fraction: float, seed: int) -> T2Data:
     if fraction >= 1.0:
         return train
     _, idx = stratified_subset(train.y, fraction, seed)
-    return T2Data(train.X[idx], train.aux[idx], train.y[idx], train.object_id[idx], train.codes)
+    # in memory even when the training set is streamed: the tuning subset is a fraction of it
+    return T2Data(np.asarray(train.X[idx], dtype=np.float32), train.aux[idx], train.y[idx], train.object_id[idx], train.codes)
 
 
 def tune_worker(
@@ -190,7 +191,7 @@ def run_tune_worker(gp_path, split_path, variant, t2_config, seed, worker, stora
     s = settings(t2_config)
     configure_tensorflow(seed + int(worker), threads, deterministic=bool(s["deterministic"]))
     codes, _ = class_codes_and_names()
-    data = split_data(load_gp(gp_path), load_split(split_path), variant, str(gp_path))
+    data = split_data(load_gp(gp_path), load_split(split_path), variant, str(gp_path), s["stream_above_mb"])
     train_data = data["train"]
     fit_and_apply(train_data, s)
     record = tune_worker(train_data, s, storage_path, study_name(variant, s, seed), int(worker), int(seed), len(codes))
