@@ -105,7 +105,8 @@ def write_store(npz_paths: Sequence[str | os.PathLike], out_path: str | os.PathL
                         raise GPStoreError(f"gather: chunk {i} ({p}): {k!r} has {len(v)} rows, object_id {len(order)}")
                     if k not in dsets:
                         kw = {"chunks": (max(1, min(CHUNK_ROWS, n)),) + v.shape[1:]} if k == "X" and n else {}
-                        dsets[k] = h5.create_dataset(k, shape=(n,) + v.shape[1:], dtype=v.dtype, **kw)
+                        # track_times=False: no timestamps, so the same chunks give a byte-identical file
+                        dsets[k] = h5.create_dataset(k, shape=(n,) + v.shape[1:], dtype=v.dtype, track_times=False, **kw)
                     elif dsets[k].shape[1:] != v.shape[1:] or dsets[k].dtype != v.dtype:
                         raise GPStoreError(f"gather: chunk {i} ({p}): {k!r} has shape {v.shape[1:]} / {v.dtype}, "
                                            f"chunk 0 has {dsets[k].shape[1:]} / {dsets[k].dtype}")
