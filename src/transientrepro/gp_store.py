@@ -64,7 +64,7 @@ def write_store(npz_paths: Sequence[str | os.PathLike], out_path: str | os.PathL
     Two passes: the first reads only ``object_id`` and the ``attr_*`` of every chunk (to check them
     and fix the global order); the second loads one chunk at a time and writes its rows in place.
     ``keys``: the arrays every chunk must have (all of them, plus any ``attr_*``, are written).
-    Returns the run-level attrs and the per-object arrays except ``X`` (small), for the summary.
+    Returns the run-level attrs and the one-dimensional per-object arrays (small), for the summary.
     """
     import h5py
 
@@ -115,7 +115,7 @@ def write_store(npz_paths: Sequence[str | os.PathLike], out_path: str | os.PathL
                         dsets[k][int(pos[a]):int(pos[b - 1]) + 1] = v[a:b]
                 del part
             for k in keys:
-                if k != "X":
+                if dsets[k].ndim == 1:  # the per-object scalars only (not X, not the (N, L) t_grid)
                     small[k] = dsets[k][...]
     return {**{k: np.asarray(v) for k, v in ref_attrs.items()}, **small}
 
