@@ -3,6 +3,8 @@
   transientrepro check-config config/paper.yaml   validate a config against config/schema.yaml
   transientrepro paper-numbers                    print the published numbers we compare against
   transientrepro bench                            run the speed benchmarks (prints figures)
+  transientrepro predict --model results/plasticc/t2/model.keras \
+      --lightcurves lc.csv --metadata meta.csv      classify PLAsTiCC-format light curves with t2
 """
 from __future__ import annotations
 
@@ -26,6 +28,25 @@ def _check_config(path: str, schema: str) -> int:
     return 1 if errors else 0
 
 
+def _predict(args) -> int:
+    import yaml
+
+    from .t2.predict import classify, format_timings
+
+    cfg = yaml.safe_load(Path(args.config).read_text()) or {}
+    table, timings = classify(args.lightcurves, args.metadata, args.model, cfg.get("gp"), args.train_info,
+                              batch_size=args.batch_size, threads=args.threads)
+    if args.out:
+        from .io import write_csv
+
+        write_csv(table, args.out)
+        print(f"wrote {args.out} ({len(table)} objects)")
+    else:
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    print(format_timings(timings))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="transientrepro", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -35,7 +56,21 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--schema", default="config/schema.yaml")
     sub.add_parser("paper-numbers", help="print the published numbers (YAML)")
     sub.add_parser("bench", help="run the speed benchmarks")
+    p = sub.add_parser("predict", help="classify PLAsTiCC-format light curves with a trained t2 model",
+                       description="GP-interpolate the light curves (the config's gp: settings, which must be "
+                                   "the model's), scale them with the model's train_info.json and classify them; "
+                                   "prints the GP and inference throughput.")
+    p.add_argument("--model", required=True, help="model.keras of a t2 variant (results/plasticc/<variant>/)")
+    p.add_argument("--lightcurves", required=True, help="light curves CSV (object_id, mjd, passband, flux, flux_err, detected[_bool])")
+    p.add_argument("--metadata", required=True, help="metadata CSV (object_id, hostgal_photoz, hostgal_photoz_err, ...; labels optional)")
+    p.add_argument("--config", default="config/config.yaml", help="config whose gp: section the model was trained with")
+    p.add_argument("--train-info", help="the model's train_info.json (default: beside the model)")
+    p.add_argument("--out", help="write the table here (CSV; default: print it)")
+    p.add_argument("--batch-size", type=int, default=4096)
+    p.add_argument("--threads", type=int, default=None, help="TensorFlow threads (default: all cores)")
     args = ap.parse_args(argv)
+    if args.cmd == "predict":
+        return _predict(args)
     if args.cmd == "check-config":
         return _check_config(args.config, args.schema)
     if args.cmd == "paper-numbers":

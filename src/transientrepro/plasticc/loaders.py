@@ -154,14 +154,17 @@ def read_lightcurves(path: str | Path) -> pd.DataFrame:
     return lc[LIGHTCURVE_COLUMNS]
 
 
-def read_metadata(path: str | Path) -> pd.DataFrame:
-    """A metadata file (Zenodo or Kaggle), validated and normalised to ``METADATA_COLUMNS``."""
+def read_metadata(path: str | Path, require_labels: bool = True) -> pd.DataFrame:
+    """A metadata file (Zenodo or Kaggle), validated and normalised to ``METADATA_COLUMNS``.
+
+    ``require_labels=False`` (classifying new objects) accepts a file without target columns.
+    """
     (df,) = list(_read_csv_chunks(path, None))
     df = df.rename(columns={c: c.strip() for c in df.columns})
     kaggle = "ddf" in df.columns and "ddf_bool" not in df.columns
     df = df.rename(columns=KAGGLE_RENAMES_META)
     _check_columns(df.columns, REQUIRED_METADATA, path, "metadata")
-    if "target" not in df.columns and "true_target" not in df.columns:
+    if "target" not in df.columns and "true_target" not in df.columns and require_labels:
         raise PlasticcFormatError(f"{path}: metadata file has neither 'target' nor 'true_target' column")
     absent = [c for c in METADATA_COLUMNS if c not in df.columns]
     if absent and not kaggle:
@@ -185,7 +188,7 @@ def read_metadata(path: str | Path) -> pd.DataFrame:
         rows = np.flatnonzero(df["object_id"].to_numpy() == o)[:5] + 1
         raise PlasticcFormatError(f"{path}, object_id {o}: duplicate object in metadata at data rows "
                                   f"{rows.tolist()} (1-based, header excluded)")
-    if df["target"].isna().all() and df["true_target"].isna().all():
+    if df["target"].isna().all() and df["true_target"].isna().all() and require_labels:
         raise PlasticcFormatError(f"{path}: no class labels (target and true_target all missing)")
     df["ddf_bool"] = df["ddf_bool"].astype(np.int8)
     return df
