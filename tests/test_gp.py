@@ -11,8 +11,8 @@ import pytest
 from george import kernels
 
 from transientrepro import gp
-from transientrepro.gp_store import load_gp_arrays
-from transientrepro.io import load_npz, read_json
+from transientrepro.gp_store import GPStoreError, load_gp_arrays, write_store
+from transientrepro.io import load_npz, read_json, save_npz
 
 DATA = Path(__file__).parent / "data" / "plasticc_kaggle_training_sample10"
 WL = np.asarray(gp.PASSBAND_WAVELENGTHS)
@@ -248,13 +248,14 @@ def test_chunk_output_is_deterministic(chunk_run, tmp_path):
 
 
 def test_gather_refuses_mixed_settings_and_duplicates(chunk_run, tmp_path):
-    a = load_npz(chunk_run["chunks"][0]["npz"])
-    b = dict(a)
+    a_path = chunk_run["chunks"][0]["npz"]
+    b = dict(load_npz(a_path))
     b["attr_n_points"] = np.int64(99)
-    with pytest.raises(gp.GPInputError, match="attr_n_points"):
-        gp.concatenate([a, b])
-    with pytest.raises(gp.GPInputError, match="more than one chunk"):
-        gp.concatenate([a, a])
+    save_npz(tmp_path / "b.npz", **b)
+    with pytest.raises(GPStoreError, match="attr_n_points"):
+        write_store([a_path, tmp_path / "b.npz"], tmp_path / "gp.h5", keys=gp.PER_OBJECT_KEYS + ("X",))
+    with pytest.raises(GPStoreError, match="more than one chunk"):
+        write_store([a_path, a_path], tmp_path / "gp.h5", keys=gp.PER_OBJECT_KEYS + ("X",))
 
 
 def test_bad_inputs_raise_clear_errors(chunk_run, lc, meta, tmp_path):
@@ -284,5 +285,5 @@ def test_empty_chunk_gives_empty_arrays_and_gathers(chunk_run, tmp_path):
     e = load_npz(o["npz"])
     assert e["X"].shape == (0, 30, 6) and e["X"].dtype == np.float32 and e["object_id"].dtype == np.int64
     full = load_npz(chunk_run["chunks"][0]["npz"])
-    merged = gp.concatenate([e, full])
+    merged = write_store([o["npz"], chunk_run["chunks"][0]["npz"]], tmp_path / "gp.h5", keys=gp.PER_OBJECT_KEYS + ("X",))
     np.testing.assert_array_equal(merged["object_id"], full["object_id"])

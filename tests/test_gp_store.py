@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from transientrepro.gp import PER_OBJECT_KEYS, concatenate
+from transientrepro.gp import PER_OBJECT_KEYS
 from transientrepro.gp_store import GPStore, GPStoreError, LazyRows, load_gp_arrays, open_gp_arrays
 from transientrepro.gp_store import write_store as _write_store
 from transientrepro.io import save_npz, write_parquet
@@ -18,7 +18,14 @@ from transientrepro.t2.params import settings
 
 
 def write_store(paths, out):
-    return _write_store(paths, out, keys=PER_OBJECT_KEYS + ("X",))
+    return _write_store(paths, out, keys=PER_OBJECT_KEYS + ("X",), finite=("X", "z", "z_err"))
+
+
+def concatenate(chunks):
+    """The reference: every chunk's per-object arrays and X in memory, sorted by object_id."""
+    ids = np.concatenate([c["object_id"] for c in chunks])
+    order = np.argsort(ids, kind="stable")
+    return {k: np.concatenate([c[k] for c in chunks])[order] for k in PER_OBJECT_KEYS + ("X",)}
 
 
 def fake_chunk(ids, L=10, M=6, seed=0, **attrs):
@@ -59,12 +66,16 @@ def test_store_equals_concatenate_sorted_with_attrs(tmp_path):
 
 @pytest.mark.parametrize("problem,match", [
     ("attrs", "attr_n_points"), ("duplicate", "more than one chunk"), ("missing", "lacks array"), ("shape", "shape"),
+    ("nonfinite", r"chunk 1 .*non-finite X .*object_id 3"),
 ])
 def test_store_refuses_bad_chunks_and_writes_nothing(tmp_path, problem, match):
     a = fake_chunk([1, 2])
     b = {"attrs": fake_chunk([3], attr_n_points=np.int64(99)), "duplicate": fake_chunk([2, 4]),
          "missing": {k: v for k, v in fake_chunk([3]).items() if k != "t_grid"},
-         "shape": fake_chunk([3], L=12, attr_n_points=np.int64(10))}[problem]
+         "shape": fake_chunk([3], L=12, attr_n_points=np.int64(10)),
+         "nonfinite": fake_chunk([3, 4])}[problem]
+    if problem == "nonfinite":
+        b["X"][0, 5, 2] = np.nan
     with pytest.raises(GPStoreError, match=match):
         write_store(chunk_files(tmp_path, [a, b]), tmp_path / "gp.h5")
     assert not (tmp_path / "gp.h5").exists()

@@ -39,7 +39,8 @@ def _attr_value(v: np.ndarray) -> Any:
     return a
 
 
-def _read_chunk_ids(path) -> tuple[np.ndarray, dict[str, np.ndarray], list[str]]:
+def read_chunk_ids(path) -> tuple[np.ndarray, dict[str, np.ndarray], list[str]]:
+    """``(object_id, attr_* values, array names)`` of a GP chunk ``.npz``, reading no other array."""
     with np.load(path, allow_pickle=False) as f:
         if "object_id" not in f.files:
             raise GPStoreError(f"gather: {path} lacks array 'object_id'")
@@ -58,12 +59,14 @@ def _runs(pos: np.ndarray) -> Iterator[tuple[int, int]]:
 
 
 def write_store(npz_paths: Sequence[str | os.PathLike], out_path: str | os.PathLike,
-                keys: Sequence[str] = ("object_id", "X")) -> dict[str, Any]:
+                keys: Sequence[str] = ("object_id", "X"), finite: Sequence[str] = ()) -> dict[str, Any]:
     """Gather the GP chunk ``.npz`` files into ``out_path`` (HDF5), sorted by ``object_id``, atomically.
 
     Two passes: the first reads only ``object_id`` and the ``attr_*`` of every chunk (to check them
     and fix the global order); the second loads one chunk at a time and writes its rows in place.
     ``keys``: the arrays every chunk must have (all of them, plus any ``attr_*``, are written).
+    ``finite``: arrays that must hold finite values only, checked here, where each chunk is in memory
+    anyway, so that readers of the store need not scan it again (the error names chunk and object).
     Returns the run-level attrs and the one-dimensional per-object arrays (small), for the summary.
     """
     import h5py
@@ -73,9 +76,9 @@ def write_store(npz_paths: Sequence[str | os.PathLike], out_path: str | os.PathL
     npz_paths = [Path(p) for p in npz_paths]
     if not npz_paths:
         raise GPStoreError("gather: no GP chunks given")
-    ids, attrs, files = zip(*(_read_chunk_ids(p) for p in npz_paths))
-    ref_attrs, ref_files = attrs[0], set(files[0])
-    for i, (a, fl) in enumerate(zip(attrs[1:], files[1:]), 1):
+    ids, attrs, files = zip(*(read_chunk_ids(p) for p in npz_paths))
+    ref_attrs = attrs[0]
+    for i, a in enumerate(attrs[1:], 1):
         for k, v in ref_attrs.items():
             if k not in a or not np.array_equal(a[k], v):
                 raise GPStoreError(f"gather: chunk {i} ({npz_paths[i]}) has a different {k!r} than chunk 0 (mixed GP settings)")
@@ -100,6 +103,12 @@ def write_store(npz_paths: Sequence[str | os.PathLike], out_path: str | os.PathL
                     part = {k: f[k] for k in keys}
                 order = np.argsort(part["object_id"].astype(np.int64), kind="stable")
                 pos = np.searchsorted(all_ids, part["object_id"].astype(np.int64)[order])
+                for k in finite:
+                    bad = ~np.isfinite(part[k]).all(axis=tuple(range(1, part[k].ndim)))
+                    if bad.any():
+                        j = int(np.flatnonzero(bad)[0])
+                        raise GPStoreError(f"gather: chunk {i} ({p}): non-finite {k} for {int(bad.sum())} object(s), "
+                                           f"first object_id {int(part['object_id'][j])}")
                 for k, v in part.items():
                     if len(v) != len(order):
                         raise GPStoreError(f"gather: chunk {i} ({p}): {k!r} has {len(v)} rows, object_id {len(order)}")
@@ -203,12 +212,6 @@ class LazyRows:
         """A lazy view of rows ``idx`` of this view (nothing is read)."""
         idx = self._index(idx)
         return LazyRows(self._ds, idx if self._rows is None else self._rows[idx], self.block_rows)
-
-    def iter_blocks(self, block_rows: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
-        """``(start, rows)`` blocks of this view in order (for streaming checks)."""
-        b = int(block_rows or self.block_rows)
-        for a in range(0, len(self), b):
-            yield a, self.read(np.arange(a, min(a + b, len(self))))
 
     def __array__(self, dtype=None, copy=None):
         a = self.read(np.arange(len(self)))

@@ -63,7 +63,6 @@ from .config import (  # noqa: F401
 )
 from .george_engine import GPFit, build_gp, fit_object, predict_grid, single_threaded_blas  # noqa: F401
 from .interpolate import (  # noqa: F401
-    concatenate,
     interpolate_lightcurves,
     interpolate_object,
     normalise,

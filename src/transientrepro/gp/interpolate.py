@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from .config import LC_COLUMNS, N_PASSBANDS, PER_OBJECT_KEYS, GPConfig, GPFitFailure, GPInputError
+from .config import LC_COLUMNS, N_PASSBANDS, GPConfig, GPFitFailure, GPInputError
 from .george_engine import fit_object, predict_grid, prepare_object, single_threaded_blas
 
 log = logging.getLogger("transientrepro.gp")
@@ -249,31 +249,4 @@ def stack_rows(rows: Sequence[Mapping[str, Any]], cfg: GPConfig) -> dict[str, np
         "n_obs": col("n_obs", np.int64),
     }
     out.update(cfg.attrs())
-    return out
-
-
-def concatenate(parts: Iterable[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Gather chunk npz dicts into one, sorted by object_id; attrs must agree across chunks."""
-    parts = list(parts)
-    if not parts:
-        raise GPInputError("gather: no GP chunks given")
-    out: dict[str, np.ndarray] = {}
-    ref = parts[0]
-    for k in ref:
-        if k.startswith("attr_"):
-            for i, p in enumerate(parts[1:], 1):
-                if k not in p or not np.array_equal(p[k], ref[k]):
-                    raise GPInputError(f"gather: chunk {i} has a different {k!r} than chunk 0 (mixed GP settings)")
-            out[k] = ref[k]
-    for k in PER_OBJECT_KEYS + ("X",):
-        for i, p in enumerate(parts):
-            if k not in p:
-                raise GPInputError(f"gather: chunk {i} lacks array {k!r}")
-        out[k] = np.concatenate([p[k] for p in parts], axis=0)
-    order = np.argsort(out["object_id"], kind="stable")
-    for k in PER_OBJECT_KEYS + ("X",):
-        out[k] = out[k][order]
-    dup = np.flatnonzero(np.diff(out["object_id"]) == 0)
-    if dup.size:
-        raise GPInputError(f"gather: object_id {int(out['object_id'][dup[0]])} appears in more than one chunk")
     return out

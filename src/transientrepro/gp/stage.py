@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .config import PER_OBJECT_KEYS, GPConfig, GPInputError
-from .interpolate import _target_column, concatenate, interpolate_lightcurves
+from .interpolate import _target_column, interpolate_lightcurves
 
 log = logging.getLogger("transientrepro.gp")
 
@@ -79,7 +79,7 @@ def run_gather(npz_paths: Sequence, failure_paths: Sequence, summary_paths: Sequ
     one chunk), failures.csv and summary.json. Everything is checked before anything is written."""
     from transientrepro.io import read_json, write_csv, write_json
 
-    from ..gp_store import _read_chunk_ids, write_store
+    from ..gp_store import read_chunk_ids, write_store
 
     frames = [pd.read_csv(p, dtype={"object_id": "int64", "reason": str, "action": str}) for p in failure_paths]
     fails = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["object_id", "reason", "action"])
@@ -88,12 +88,12 @@ def run_gather(npz_paths: Sequence, failure_paths: Sequence, summary_paths: Sequ
     seconds = float(sum(c["seconds"] for c in chunks))
     cpu = float(sum(c.get("cpu_seconds", float("nan")) for c in chunks))
     n_input = int(sum(c["n_input"] for c in chunks))
-    n_objects = int(sum(len(_read_chunk_ids(p)[0]) for p in npz_paths))
+    n_objects = int(sum(len(read_chunk_ids(p)[0]) for p in npz_paths))
     n_excluded = int((fails["action"] == "excluded").sum())
     if n_objects + n_excluded != n_input:
         raise GPInputError(f"gather: {n_objects} interpolated + {n_excluded} excluded "
                            f"!= {n_input} input objects (chunk outputs inconsistent)")
-    merged = write_store(npz_paths, out_store, keys=PER_OBJECT_KEYS + ("X",))
+    merged = write_store(npz_paths, out_store, keys=PER_OBJECT_KEYS + ("X",), finite=("X", "z", "z_err"))
     summary = {
         "n_input": n_input,
         "n_objects": int(len(merged["object_id"])),

@@ -96,7 +96,8 @@ class T2Data:
 
 def load_gp(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """Open and check the GP arrays (``gp.h5`` lazily, or a ``.npz``); raise :class:`T2DataError`
-    naming the file and the problem. ``X`` of an ``.h5`` is checked block by block, never loaded whole."""
+    naming the file and the problem. ``X`` of an ``.h5`` is not read here (its values were checked when
+    the store was written)."""
     path = Path(path)
     if not path.exists():
         raise T2DataError(f"{path}: GP file not found")
@@ -116,9 +117,8 @@ def load_gp(path: str | os.PathLike) -> dict[str, np.ndarray]:
             raise T2DataError(f"{path}: {key} must have shape ({n},), got {gp[key].shape}")
     for key in ("X", "z", "z_err"):
         if isinstance(gp[key], LazyRows):
-            bad = np.concatenate([~np.isfinite(b.reshape(len(b), -1)).all(axis=1) for _, b in gp[key].iter_blocks()] or [np.zeros(0, bool)])
-        else:
-            bad = ~np.isfinite(gp[key].reshape(n, -1)).all(axis=1)
+            continue  # a gp.h5 is checked finite when written (gp_store.write_store): no second pass over X
+        bad = ~np.isfinite(gp[key].reshape(n, -1)).all(axis=1)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise T2DataError(f"{path}: non-finite {key} for {bad.sum()} object(s), first object_id {int(gp['object_id'][i])} (row {i})")
@@ -193,10 +193,10 @@ def split_data(gp: Mapping[str, np.ndarray], split_df, variant: str, gp_path: st
                          name, len(rows), rows.nbytes / 2**20, stream_above_mb, gp_path)
                 X = StreamedX(rows)
             else:
-                X = rows[:]
+                X = np.asarray(rows[:], dtype=np.float32)
         else:
-            X = X[m]
-        out[name] = T2Data(X if isinstance(X, StreamedX) else np.asarray(X, dtype=np.float32), aux[m], y[m], ids[m], codes)
+            X = np.asarray(X[m], dtype=np.float32)
+        out[name] = T2Data(X, aux[m], y[m], ids[m], codes)
     return out
 
 

@@ -47,10 +47,9 @@ def batches(data, idx: np.ndarray, batch_size: int, y: np.ndarray | None = None,
     return T2Batches()
 
 
-def predict(model, data, batch_size: int = 1024, idx: np.ndarray | None = None) -> np.ndarray:
-    """``model.predict`` on the objects ``idx`` (all by default) of ``data``: from memory for an
+def predict(model, data, batch_size: int = 1024) -> np.ndarray:
+    """``model.predict`` on every object of the :class:`~.data.T2Data` ``data``: from memory for an
     in-memory split, batch by batch from the GP store for a streamed one."""
-    idx = np.arange(len(data)) if idx is None else np.asarray(idx)
-    if getattr(data, "streamed", False):
-        return model.predict(batches(data, idx, batch_size), verbose=0)
-    return model.predict(data.inputs(idx), batch_size=batch_size, verbose=0)
+    if data.streamed:
+        return model.predict(batches(data, np.arange(len(data)), batch_size), verbose=0)
+    return model.predict(data.inputs(), batch_size=batch_size, verbose=0)

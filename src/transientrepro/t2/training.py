@@ -66,23 +66,18 @@ def configure_tensorflow(seed: int, threads: int | None = None, deterministic: b
             pass
 
 
-def _callbacks(val_data: T2Data, val_idx: np.ndarray, n_classes: int, s: Mapping[str, Any], verbose_log: bool = True):
+def _callbacks(val: T2Data, n_classes: int, s: Mapping[str, Any], verbose_log: bool = True):
+    """``val``: the validation objects (in memory, or streamed batch by batch every epoch)."""
     import keras
 
     from .stream import predict
-
-    y_val = val_data.y[val_idx]
-    # an in-memory validation set is sliced once; a streamed one is read batch by batch every epoch
-    x_val = val_data if val_data.streamed else T2Data(val_data.X[val_idx], val_data.aux[val_idx], y_val,
-                                                       val_data.object_id[val_idx], val_data.codes)
-    x_idx = val_idx if val_data.streamed else None
 
     class FlatLogLoss(keras.callbacks.Callback):
         """Eq. (13) on the validation data after each epoch -> ``logs['val_flat_log_loss']``."""
 
         def on_epoch_end(self, epoch, logs=None):
-            p = predict(self.model, x_val, 1024, x_idx)
-            logs["val_flat_log_loss"] = flat_weighted_log_loss(y_val, p, n_classes)
+            p = predict(self.model, val, 1024)
+            logs["val_flat_log_loss"] = flat_weighted_log_loss(val.y, p, n_classes)
             logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
 
     class EpochLog(keras.callbacks.Callback):
@@ -149,27 +144,26 @@ def train(
         if test is None:
             raise ValueError("t2.validation test_set_optimistic needs the test split")
         fit_idx = np.arange(len(data))
-        val_data, val_idx = test, np.arange(len(test))
+        val = test
         log.warning("validation: test_set_optimistic -- early stopping and the LR schedule watch the TEST set (optimistic)")
     else:
         fit_idx, val_idx = stratified_subset(data.y, float(s["validation_fraction"]), seed)
-        val_data = data
-    yv = val_data.y[val_idx]
+        val = data.take(val_idx)  # sliced once (in memory) or a lazy view (streamed)
     model = build_and_compile(L, data.X.shape[2], n_classes, hyperparameters, s, n_aux=data.aux.shape[1])
     y_fit = keras.utils.to_categorical(data.y[fit_idx], n_classes)
-    y_val = keras.utils.to_categorical(yv, n_classes)
+    y_val = keras.utils.to_categorical(val.y, n_classes)
     cw = class_weights(data.y[fit_idx], n_classes) if s["loss"] == "class_weighted" else None
     batch_size = resolve_batch_size(s["batch_size"], len(fit_idx))
     sw = _sample_weights(cw, data.y[fit_idx])
-    callbacks = _callbacks(val_data, val_idx, n_classes, s)
+    callbacks = _callbacks(val, n_classes, s)
     t0 = time.perf_counter()
     if data.streamed:  # batches read from the GP store as Keras asks for them (bounded memory)
         from .stream import batches
 
-        log.info("streaming %d training and %d validation objects from the GP store", len(fit_idx), len(val_idx))
+        log.info("streaming %d training and %d validation objects from the GP store", len(fit_idx), len(val))
         hist = model.fit(
             batches(data, fit_idx, batch_size, y_fit, sw, shuffle_seed=seed),
-            validation_data=batches(val_data, val_idx, 1024, y_val),
+            validation_data=batches(val, np.arange(len(val)), 1024, y_val),
             epochs=int(s["epochs"]),
             verbose=0,
             callbacks=callbacks,
@@ -178,7 +172,7 @@ def train(
         hist = model.fit(
             data.inputs(fit_idx),
             y_fit,
-            validation_data=(val_data.inputs(val_idx), y_val),
+            validation_data=(val.inputs(), y_val),
             epochs=int(s["epochs"]),
             batch_size=batch_size,
             sample_weight=sw,
@@ -198,7 +192,7 @@ def train(
         "samples_per_second": epochs_run * len(fit_idx) / seconds if seconds > 0 else float("nan"),
         "n_train": int(len(data)),
         "n_fit": int(len(fit_idx)),
-        "n_val": int(len(yv)),
+        "n_val": int(len(val)),
         "validation": s["validation"],
         "best_val_flat_log_loss": float(np.min(history["val_flat_log_loss"])) if "val_flat_log_loss" in history else float("nan"),
     }
