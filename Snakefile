@@ -28,6 +28,7 @@ include: "workflow/rules/t2_ablation.smk"
 include: "workflow/rules/convention.smk"
 include: "workflow/rules/convention_ablation.smk"
 include: "workflow/rules/baselines.smk"
+include: "workflow/rules/t2_sdss.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/figures.smk"
 

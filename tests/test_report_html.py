@@ -16,7 +16,7 @@ from conftest import ROOT, TINY, run_snakemake
 from transientrepro.paper import published_by_model
 from transientrepro.report import format_value
 
-CATEGORIES = {"Data", "t2", "ConvEntion", "Baselines", "Comparison", "Run"}
+CATEGORIES = {"Data", "t2", "ConvEntion", "Baselines", "t2 on SDSS-II", "Comparison", "Run"}
 KEY_TABLE = "results/report/published_vs_reproduced.csv"
 
 

@@ -332,7 +332,8 @@ def score_bars(comp: pd.DataFrame, metric: str, title: str) -> plt.Figure:
     ax.bar(x - 0.2, sub["published"].astype(float), width=0.4, label="published")
     err = sub["reproduced_std"].astype(float) if "reproduced_std" in sub else None
     ax.bar(x + 0.2, sub["reproduced"].astype(float), width=0.4, yerr=err, label="reproduced (± std over folds)", capsize=3)
-    ax.set_xticks(x, sub["model"], rotation=45, ha="right")
+    unpublished = sub["published"].isna().to_numpy()  # e.g. t2 on SDSS-II: a comparison no paper made
+    ax.set_xticks(x, [f"{m} *" if u else m for m, u in zip(sub["model"], unpublished)], rotation=45, ha="right")
     name = {"f1": "macro F1", "accuracy": "accuracy"}.get(metric, metric)
     ax.set(ylabel=f"{name} [%]", ylim=(0, 100))
     ax.set_title(title, fontsize=10)

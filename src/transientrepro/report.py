@@ -22,6 +22,9 @@ from .paper import paper_numbers
 T2_KEYS = ["log_loss", "roc_auc_micro", "roc_auc_macro", "pr_auc_micro", "accuracy", "balanced_accuracy",
            "redshift_activation_mean"]
 SDSS_KEYS = {"accuracy": "accuracy", "f1": "f1_macro"}
+#: The ``paper`` of the rows of t2 on SDSS (transientrepro.t2.sdss): a comparison neither paper made.
+NEW_COMPARISON = "t2 on SDSS-II (new comparison, no published number)"
+NEW_KEYS = {"accuracy": "accuracy", "f1": "f1_macro", "balanced_accuracy": "balanced_accuracy"}
 
 
 def concat_parameter_counts(fragments: Iterable[str | Path], out: str | Path) -> pd.DataFrame:
@@ -70,6 +73,14 @@ def comparison_rows(metrics_files: Mapping[str, str | Path]) -> pd.DataFrame:
                     dict(paper="t2", model=model, metric=key, published=pub.get("value"),
                          reproduced=m.get(key), source=pub.get("source", ""), scale="fraction")
                 )
+            continue
+        if model.startswith("t2_sdss_"):  # no published number: the rows carry the reproduced value only
+            for pkey, mkey in NEW_KEYS.items():
+                rep, rep_std = m.get(mkey), m.get(f"{mkey}_std")
+                rows.append(dict(paper=NEW_COMPARISON, model=model, metric=pkey, published=None,
+                                 reproduced=None if rep is None else 100.0 * rep,
+                                 reproduced_std=None if rep_std is None else 100.0 * rep_std,
+                                 source="none: neither paper ran t2 on SDSS-II", scale="percent"))
             continue
         table = None
         for tname in ("results_4class", "results_3class"):
@@ -140,6 +151,10 @@ def write_report(
     if len(recall):
         lines += ["## t2: accuracy, balanced accuracy and recall per class (test objects of split.parquet)", "",
                   markdown_table(recall), ""]
+    same = same_objects_table(metrics_files)
+    if len(same):
+        lines += ["## SDSS-II: light-curve t2 beside image ConvEntion on the same objects and folds (new comparison)", "",
+                  SAME_OBJECTS_NOTE, "", markdown_table(same), ""]
     lines += ["## Parameter counts", "", markdown_table(pd.read_csv(param_table)), ""]
     for name, path in data_tables.items():
         lines += [f"## Dataset: {name}", "", markdown_table(pd.read_csv(path)), ""]
@@ -149,6 +164,8 @@ def write_report(
         sections = [("Published vs reproduced", shown)]
         if len(recall):
             sections.append(("t2: accuracy, balanced accuracy and recall per class", recall))
+        if len(same):
+            sections.append(("SDSS-II: t2 (light curves) beside ConvEntion (images), same objects and folds", same))
         sections.append(("Parameter counts", pd.read_csv(param_table)))
         sections += [(f"Dataset: {name}", pd.read_csv(path)) for name, path in data_tables.items()]
         write_html_tables(sections, out_html, f"Reproduction report — run {run_name}", INTRO)
@@ -176,6 +193,44 @@ def t2_recall_table(metrics_files: Mapping[str, str | Path], reference_json: str
     for c in cols:
         out[c] = out[c].map(format_value)
     return out
+
+
+SAME_OBJECTS_NOTE = (
+    "Mean ± std over ConvEntion's test folds, in percent. ConvEntion and t2 (`t2_sdss_*`) see exactly the same "
+    "objects in the same folds (t2's split table is written by ConvEntion's data code; "
+    "`tests/test_t2_sdss.py`); the baselines follow the same protocol and partitions. No paper published the t2 rows.")
+
+
+def _group_of(model: str) -> tuple[str, str] | None:
+    """(bands, task) of an SDSS model key (ConvEntion, t2 on SDSS, image baselines); None otherwise."""
+    import re
+
+    m = re.fullmatch(r"(?:convention|t2_sdss|cnn_gru|cnn_lstm)_(ugriz|g)(_3class)?(?:_noz)?", model)
+    if m:
+        return m.group(1), ("3class" if m.group(2) else "4class")
+    return ("ugriz", "4class") if model == "lstm_lightcurves" else None
+
+
+def same_objects_table(metrics_files: Mapping[str, str | Path]) -> pd.DataFrame:
+    """For every (bands, task) with a t2-on-SDSS variant: ConvEntion, t2 (with and without redshift)
+    and the matching baselines, accuracy / macro F1 / balanced accuracy as mean ± std over folds (%)."""
+    groups = sorted({_group_of(m) for m in metrics_files if m.startswith("t2_sdss_")} - {None})
+    rows = []
+    for bands, task in groups:
+        for model, path in metrics_files.items():
+            if _group_of(model) != (bands, task):
+                continue
+            m = read_json(path)
+            kind = ("t2, light curves + z" if m.get("uses_redshift") else "t2, light curves") if model.startswith("t2_sdss_") \
+                else "ConvEntion, images" if model.startswith("convention_") else "baseline"
+            row = {"bands": bands, "classes": task[0], "model": model, "input": kind}
+            for name, key in (("accuracy [%]", "accuracy"), ("macro F1 [%]", "f1_macro"),
+                              ("balanced accuracy [%]", "balanced_accuracy")):
+                v, sd = m.get(key), m.get(f"{key}_std")
+                row[name] = "–" if v is None else f"{100 * v:.1f}" + ("" if sd is None else f" ± {100 * sd:.1f}")
+            row["objects in folds"] = format_value(m.get("n_spec"))
+            rows.append(row)
+    return pd.DataFrame(rows)
 
 
 INTRO = ("Published numbers (src/transientrepro/data/paper_numbers.yaml, each cited) beside the numbers this run "

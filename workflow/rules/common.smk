@@ -60,6 +60,23 @@ def convention_variants():
     return list(config["convention"].get("variants", []))
 
 
+def t2_sdss_variants():
+    """t2 on the SDSS light curves (workflow/rules/t2_sdss.smk); [] when t2_sdss.enabled is false."""
+    sec = config.get("t2_sdss", {})
+    return list(sec.get("variants", [])) if sec.get("enabled", True) else []
+
+
+T2S_VARIANT_RE = "t2_sdss_(ugriz|g)(_3class)?(_noz)?"
+
+
+def t2_sdss_parts(variant):
+    """(bands, task) of a t2_sdss variant: which GP arrays and which ConvEntion split it uses."""
+    import re
+
+    m = re.fullmatch(T2S_VARIANT_RE, variant)
+    return m.group(1), ("3class" if m.group(2) else "4class")
+
+
 def baseline_models():
     if not config["baselines"].get("enabled", True):
         return []
@@ -71,6 +88,7 @@ def model_metrics():
     m = {v: f"results/plasticc/{v}/metrics.json" for v in t2_variants()}
     m.update({v: f"results/sdss/{v}/metrics.json" for v in convention_variants()})
     m.update({b: f"results/sdss/baselines/{b}/metrics.json" for b in baseline_models()})
+    m.update({v: f"results/sdss/t2/{v}/metrics.json" for v in t2_sdss_variants()})
     return m
 
 
@@ -106,7 +124,7 @@ DATA_TABLE_CAPTIONS = {
 # elsewhere (e.g. by an ablation) is its writer's output wrapped in report_item(...), and it is in
 # the report whenever its writer is in the DAG the report is built for (README, "The report").
 REPORT_CAPTIONS = Path(workflow.basedir) / "workflow" / "report"
-REPORT_CATEGORIES = ("Data", "t2", "ConvEntion", "Baselines", "Comparison", "Run")
+REPORT_CATEGORIES = ("Data", "t2", "ConvEntion", "Baselines", "t2 on SDSS-II", "Comparison", "Run")
 FIGURES = {}  # group -> {results/figures/<group>/<name>.png: the report()-flagged path}
 
 

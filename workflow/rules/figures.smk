@@ -34,6 +34,9 @@ for _v in convention_variants():
 for _b in baseline_models():
     register_figure("convention", f"baselines_{_b}_confusion", "baselines_confusion.rst", "Baselines", _b)
     register_figure("convention", f"baselines_{_b}_curves", "baselines_curves.rst", "Baselines", _b)
+for _v in t2_sdss_variants():
+    register_figure("convention", f"{_v}_confusion", "t2_sdss_confusion.rst", "t2 on SDSS-II", _v)
+    register_figure("convention", f"{_v}_curves", "t2_sdss_curves.rst", "t2 on SDSS-II", _v)
 for _metric in ["accuracy", "f1"]:
     register_figure("convention", f"published_vs_reproduced_{_metric}", "published_vs_reproduced_bars.rst",
                     "Comparison", "ConvEntion Tables 3-4")
@@ -93,9 +96,10 @@ rule notebook_t2_figures:
 rule notebook_convention_figures:
     input:
         nb="workflow/notebooks/convention_figures.ipynb",
-        metrics=lambda wc: [model_metrics()[k] for k in convention_variants() + baseline_models()],
+        metrics=lambda wc: [model_metrics()[k] for k in convention_variants() + baseline_models() + t2_sdss_variants()],
         curves=lambda wc: [
-            str(Path(model_metrics()[k]).with_name(f)) for k in convention_variants() + baseline_models()
+            str(Path(model_metrics()[k]).with_name(f))
+            for k in convention_variants() + baseline_models() + t2_sdss_variants()
             for f in ("curves.csv", "pretrain_curves.csv")
         ],
         comparison="results/report/comparison.csv",
@@ -106,6 +110,7 @@ rule notebook_convention_figures:
         fig_dir=lambda wc: figure_dir("convention"),
         variants=lambda wc: "[" + ", ".join(convention_variants()) + "]",
         baselines=lambda wc: "[" + ", ".join(baseline_models()) + "]",
+        t2_sdss=lambda wc: "[" + ", ".join(t2_sdss_variants()) + "]",
         published=published_by_model(convention_variants() + baseline_models()),
     log:
         "logs/figures/convention_figures.log",
@@ -114,7 +119,7 @@ rule notebook_convention_figures:
     shell:
         "rm -f {params.fig_dir}/*.png; papermill {input.nb} {output.nb} -k python3 --log-output"
         " -p fig_dir {params.fig_dir} -y 'variants: {params.variants}' -y 'baselines: {params.baselines}'"
-        " -p comparison_csv {input.comparison} > {log} 2>&1"
+        " -y 't2_sdss: {params.t2_sdss}' -p comparison_csv {input.comparison} > {log} 2>&1"
 
 
 FIGURE_NOTEBOOKS.extend(

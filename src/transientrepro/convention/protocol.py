@@ -72,10 +72,10 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn as nn
-from sklearn.model_selection import StratifiedKFold
 
+from ..folds import HEADLINE, inner_split, make_folds, summarise_cv  # noqa: F401 (torch-free; re-exported)
 from ..io import atomic_path, write_csv, write_json, write_parquet
-from ..metrics import classification_metrics, summarise_folds
+from ..metrics import classification_metrics
 from .augment import AugmentConfig
 from .fitting import LOSSES, OPTIMIZERS, SELECTION_METRICS, FitResult, predict_proba, train_model
 
@@ -83,7 +83,6 @@ log = logging.getLogger(__name__)
 
 ModelFactory = Callable[[int], nn.Module]
 SELECTIONS = ("best_val", "last", "test_fold")
-HEADLINE = ("accuracy", "f1_macro", "balanced_accuracy", "log_loss")
 
 
 @dataclass(frozen=True)
@@ -212,43 +211,6 @@ def write_parquet_or_csv(df: pd.DataFrame, path: str | os.PathLike) -> None:
         write_csv(df, path)
 
 
-def make_folds(labels: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
-    """Fold id (0..n_folds-1) per row, stratified by class (classes rarer than n_folds spread as possible)."""
-    labels = np.asarray(labels)
-    counts = np.bincount(labels)
-    if len(labels) < n_folds:
-        raise ValueError(f"convention.train.n_folds={n_folds} exceeds the {len(labels)} spectroscopic objects")
-    fold = np.empty(len(labels), dtype=np.int64)
-    if counts[counts > 0].min() >= n_folds:
-        skf = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
-        for f, (_, te) in enumerate(skf.split(np.zeros(len(labels)), labels)):
-            fold[te] = f
-    else:  # round-robin per class after shuffling (StratifiedKFold refuses such classes)
-        rng = np.random.default_rng(seed)
-        start = 0
-        for c in np.unique(labels):
-            rows = rng.permutation(np.flatnonzero(labels == c))
-            fold[rows] = (np.arange(len(rows)) + start) % n_folds
-            start += len(rows)
-    return fold
-
-
-def inner_split(rows: np.ndarray, labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(fit rows, validation rows): a stratified ``fraction`` of ``rows`` held out for model
-    selection, per class ``round(fraction * n)`` objects (none from a class with a single object).
-    Depends only on ``rows``, their ``labels`` and ``seed``."""
-    rows, labels = np.asarray(rows), np.asarray(labels)
-    if len(rows) != len(labels):
-        raise ValueError(f"inner_split: {len(rows)} rows but {len(labels)} labels")
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 11]))
-    val = np.zeros(len(rows), dtype=bool)
-    for c in np.unique(labels):
-        idx = rng.permutation(np.flatnonzero(labels == c))
-        n_val = int(round(fraction * len(idx))) if len(idx) > 1 else 0
-        val[idx[:min(n_val, len(idx) - 1)]] = True
-    return rows[~val], rows[val]
-
-
 def _member_seed(cfg: TrainConfig, fold: int, member: int) -> int:
     return cfg.seed + 1000 * fold + member
 
@@ -304,15 +266,6 @@ def fit_fold(model_factory: ModelFactory, data, tr: np.ndarray, te: np.ndarray, 
     return out
 
 
-def _summary(per_fold: list[Mapping[str, Any]]) -> dict[str, Any]:
-    """Mean and std over folds (or members) of the headline scalar metrics."""
-    out: dict[str, Any] = {"n": len(per_fold)}
-    for k in HEADLINE:
-        v = np.asarray([m[k] for m in per_fold], dtype=np.float64)
-        out[k], out[f"{k}_std"] = float(np.nanmean(v)), float(np.nanstd(v))
-    return out
-
-
 def finetune_cv(model_factory: ModelFactory, data, cfg: TrainConfig, out_dir: str | os.PathLike,
                 pretrained: Mapping[str, torch.Tensor] | str | os.PathLike | None = None) -> dict[str, Any]:
     """k-fold x ensemble fine-tuning on the spectroscopic set; writes weights, predictions, curves.
@@ -332,7 +285,6 @@ def finetune_cv(model_factory: ModelFactory, data, cfg: TrainConfig, out_dir: st
     y_spec = np.asarray(data.labels)[spec]
     folds = make_folds(y_spec, cfg.n_folds, cfg.seed)
     names = list(data.class_names)
-    sel_name = {"best_val": "best_val", "test_fold": "best_test_fold", "last": "last"}[cfg.selection]
     t0 = time.time()
     ens: dict[str, list] = {"last": [], "selected": []}
     members: dict[str, list] = {"last": [], "selected": []}
@@ -363,49 +315,13 @@ def finetune_cv(model_factory: ModelFactory, data, cfg: TrainConfig, out_dir: st
         curve_frames.extend(r["curves"])
     write_parquet(pd.concat(pred_frames, ignore_index=True), out_dir / "predictions.parquet")
     write_parquet_or_csv(pd.concat(curve_frames, ignore_index=True), out_dir / "curves.csv")
-    fold_metrics = ens["selected"]
-    summary = summarise_folds(fold_metrics)
-    by_epoch = {which_name: {"ensemble": _summary(ens[which]), "members": _summary(members[which])}
-                for which, which_name in (("last", "last"), ("selected", sel_name))}
-    return {
-        "class_names": names,
-        "n_folds": cfg.n_folds,
-        "n_ensembles": cfg.n_ensembles,
-        "n_spec": int(len(spec)),
-        "selection": cfg.selection,
-        "selection_metric": cfg.selection_metric if cfg.selection != "last" else None,
-        "selection_note": ("OPTIMISTIC: epochs chosen on the test fold itself (the authors' protocol)"
-                           if cfg.selection == "test_fold" else None),
-        "summary": summary,
-        "accuracy": summary.get("accuracy"),
-        "accuracy_std": summary.get("accuracy_std"),
-        "f1_macro": summary.get("f1_macro"),
-        "f1_macro_std": summary.get("f1_macro_std"),
-        "balanced_accuracy": summary.get("balanced_accuracy"),
-        "balanced_accuracy_std": summary.get("balanced_accuracy_std"),
-        "members": _summary(members["selected"]),
-        "by_epoch": by_epoch,
-        "selected_epochs": selected_epochs,
-        "fold_sizes": sizes,
-        "recall_per_class": _mean_dict([m["recall_per_class"] for m in fold_metrics], names),
-        "recall_per_class_std": _mean_dict([m["recall_per_class"] for m in fold_metrics], names, np.nanstd),
-        "confusion_matrix_normalised": summary.get("confusion_matrix_normalised"),
-        "confusion_matrix_normalised_std": summary.get("confusion_matrix_normalised_std"),
-        "confusion_matrix": summary.get("confusion_matrix"),
-        "confusion_matrix_std": summary.get("confusion_matrix_std"),
-        "folds": fold_metrics,
+    out = summarise_cv(ens, members, names, cfg.n_folds, cfg.n_ensembles, cfg.selection, cfg.selection_metric)
+    out.update(n_spec=int(len(spec)), selected_epochs=selected_epochs, fold_sizes=sizes)
+    out.update({
         "pretrained_load": load_report,
         "finetune_seconds": time.time() - t0,
         "train": cfg.to_dict(),
-    }
-
-
-def _mean_dict(ds: list[Mapping[str, float]], keys, fn=np.nanmean) -> dict[str, float]:
-    """Per-key mean (or ``fn``) over folds; a class absent from a fold's test set is skipped there."""
-    out = {}
-    for k in keys:
-        v = np.asarray([d.get(str(k), np.nan) for d in ds], dtype=np.float64)
-        out[str(k)] = float(fn(v)) if np.isfinite(v).any() else float("nan")
+    })
     return out
 
 

@@ -23,12 +23,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..io import load_npz, read_json, write_csv, write_json
+from ..io import load_npz, read_json, write_csv, write_json, write_parquet
 from ..paper import paper_numbers
 from .data import SequenceData, build_sequence_data
 from .model import READINGS, ConvEntion, ModelConfig, n_params, paper_n_params
 from .preprocess import BANDSETS, TASKS
-from .protocol import TrainConfig, finetune_cv, predict_proba, pretrain, seed_everything, train_model
+from .protocol import TrainConfig, finetune_cv, make_folds, predict_proba, pretrain, seed_everything, train_model
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,38 @@ def load_data(objects_path: str | os.PathLike, stamps_path: str | os.PathLike, b
                                crop=section.get("crop", "brightest"), seed=seed, source=str(stamps_path),
                                scaling=section.get("scaling", "linear"), window=section.get("window", "peak"),
                                snia_uncertain=section.get("snia_uncertain", "exclude"))
+
+
+def split_table(data: SequenceData, cfg: TrainConfig) -> pd.DataFrame:
+    """The objects, Table 5 partitions and cross-validation folds that ConvEntion's protocol uses on
+    ``data`` (one row per object, in ``data``'s order): ``object_id, y, class_name, partition`` and
+    ``fold`` (the test fold of a spectroscopic object, as :func:`.protocol.finetune_cv` draws it; -1
+    for the pre-training objects)."""
+    fold = np.full(len(data.labels), -1, dtype=np.int64)
+    spec = np.asarray(data.spec_rows)
+    fold[spec] = make_folds(np.asarray(data.labels)[spec], cfg.n_folds, cfg.seed)
+    return pd.DataFrame({"object_id": np.asarray(data.object_ids, dtype=np.int64),
+                         "y": np.asarray(data.labels, dtype=np.int64),
+                         "class_name": np.asarray(data.class_names)[data.labels],
+                         "partition": np.asarray(data.partition).astype(str), "fold": fold})
+
+
+def run_split_table(objects_path, stamps_path, variant: str, section: Mapping[str, Any], out_table, out_info,
+                    partition_seed: int | None = None) -> pd.DataFrame:
+    """Write :func:`split_table` of ``variant`` (``convention_<bands>[_3class]``) and its settings
+    (class names, fold seed, ``n_folds``, ``inner_val_fraction``), for the models of other frameworks
+    that are compared with ConvEntion on the same objects and folds (t2 on SDSS, :mod:`..t2.sdss`)."""
+    bands, task = parse_variant(variant)
+    data = load_data(objects_path, stamps_path, bands, task, section, partition_seed)
+    cfg = train_config(section)
+    table = split_table(data, cfg)
+    write_parquet(table, out_table)
+    write_json({"variant": variant, "bands": bands, "task": task, "class_names": list(data.class_names),
+                "fold_seed": cfg.seed, "n_folds": cfg.n_folds, "inner_val_fraction": cfg.inner_val_fraction,
+                "train": cfg.to_dict(),
+                "n_pretrain": int(len(data.pretrain_rows)), "n_spec": int(len(data.spec_rows)),
+                "data": data.meta}, out_info)
+    return table
 
 
 def factory(mcfg: ModelConfig, data: SequenceData):
@@ -170,7 +202,6 @@ def _hp_string(m: ModelConfig, M: int, S: int, C: int) -> str:
 def tuning_objective(data: SequenceData, section: Mapping[str, Any]):
     """objective(params) -> class-balanced log-loss on a held-out 25 % of the pre-training set."""
     from ..metrics import flat_weighted_log_loss
-    from .protocol import make_folds
 
     tun = section.get("tuning") or {}
     rows = data.pretrain_rows

@@ -69,8 +69,14 @@ class GPConfig:
             raise GPInputError(f"config gp.engine must be one of {ENGINES}, got {self.engine!r}")
         if self.device not in DEVICES:
             raise GPInputError(f"config gp.device must be one of {DEVICES}, got {self.device!r}")
-        if len(self.passband_wavelengths) != N_PASSBANDS:
-            raise GPInputError(f"passband_wavelengths needs {N_PASSBANDS} values, got {len(self.passband_wavelengths)}")
+        wl = np.asarray(self.passband_wavelengths, dtype=np.float64)
+        if wl.ndim != 1 or len(wl) < 1 or not np.all(np.isfinite(wl) & (wl > 0)):
+            raise GPInputError(f"passband_wavelengths must be >= 1 positive wavelengths (Angstrom), got {self.passband_wavelengths}")
+
+    @property
+    def n_passbands(self) -> int:
+        """P: the passbands of the output arrays (6 for PLAsTiCC's ugrizy; 5 or 1 for SDSS ugriz / g)."""
+        return len(self.passband_wavelengths)
 
     @classmethod
     def from_config(cls, gp_section: Mapping[str, Any] | None) -> "GPConfig":

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import N_PASSBANDS, GPConfig, GPFitFailure
+from .config import GPConfig, GPFitFailure
 
 
 def single_threaded_blas():
@@ -67,7 +67,7 @@ def _validate_object(object_id: int, mjd: np.ndarray, passband: np.ndarray, flux
             return f"non_finite_{name}: {int(bad.sum())} of {n} rows"
     if (flux_err <= 0).any():
         return f"non_positive_flux_err: {int((flux_err <= 0).sum())} of {n} rows"
-    bad_pb = (passband < 0) | (passband >= N_PASSBANDS)
+    bad_pb = (passband < 0) | (passband >= cfg.n_passbands)
     if bad_pb.any():
         return f"passband_out_of_range: values {sorted(set(passband[bad_pb].tolist()))[:5]}"
     if n < cfg.min_points:
@@ -158,8 +158,8 @@ def fit_object(mjd: np.ndarray, passband: np.ndarray, flux: np.ndarray, flux_err
 
 
 def predict_grid(fit: GPFit, grid_mjd: np.ndarray, cfg: GPConfig) -> np.ndarray:
-    """GP posterior mean on grid times x 6 passbands -> (L, 6) float64 in input flux units."""
+    """GP posterior mean on grid times x the P passbands -> (L, P) float64 in input flux units."""
     wl = np.asarray(cfg.passband_wavelengths, dtype=np.float64)
-    xs = np.column_stack([np.repeat(grid_mjd, N_PASSBANDS), np.tile(wl, len(grid_mjd))])
+    xs = np.column_stack([np.repeat(grid_mjd, len(wl)), np.tile(wl, len(grid_mjd))])
     mu = fit.gp.predict(fit.flux, xs, return_cov=False)
-    return mu.reshape(len(grid_mjd), N_PASSBANDS)
+    return mu.reshape(len(grid_mjd), len(wl))

@@ -8,7 +8,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .config import LC_COLUMNS, N_PASSBANDS, GPConfig, GPFitFailure, GPInputError
+from .config import LC_COLUMNS, GPConfig, GPFitFailure, GPInputError
 from .george_engine import fit_object, predict_grid, prepare_object, single_threaded_blas
 
 log = logging.getLogger("transientrepro.gp")
@@ -234,7 +234,7 @@ def stack_rows(rows: Sequence[Mapping[str, Any]], cfg: GPConfig) -> dict[str, np
         return np.asarray([r[key] for r in rows], dtype=dtype) if n else np.zeros(0, dtype=dtype)
 
     out = {
-        "X": np.stack([r["X"] for r in rows]).astype(np.float32) if n else np.zeros((0, L, N_PASSBANDS), np.float32),
+        "X": np.stack([r["X"] for r in rows]).astype(np.float32) if n else np.zeros((0, L, cfg.n_passbands), np.float32),
         "object_id": col("object_id", np.int64),
         "target": col("target", np.int64),
         "z": col("z", np.float32),

@@ -68,6 +68,10 @@ LABEL3_OF_LABEL4: dict[str, str] = {"AGN": "AGN", "SNIa": "SN", "SNOther": "SN",
 #: SDSS filters; band ids 1..5 (0 is never used: ConvEntion §3.1 assigns id in {1,...,5}).
 BANDS: tuple[str, ...] = ("u", "g", "r", "i", "z")
 BAND_ID: dict[str, int] = {b: i + 1 for i, b in enumerate(BANDS)}
+#: Effective wavelengths (Angstrom) of the SDSS u g r i z filters: Fukugita et al. (1996), AJ 111, 1748,
+#: Table 2a, lambda_eff of u' g' r' i' z' (1.2 airmasses). Used by the 2-D GP of t2 on the SDSS light
+#: curves (:mod:`transientrepro.t2.sdss_gp`), as PLAsTiCC's LSST values are for t2 on PLAsTiCC.
+BAND_WAVELENGTHS: dict[str, float] = {"u": 3557.0, "g": 4825.0, "r": 6261.0, "i": 7672.0, "z": 9097.0}
 
 
 class UnknownClassificationError(ValueError):

@@ -5,7 +5,8 @@ Outputs (``results/sdss/ingest/``):
 
 - ``objects.parquet``: one row per catalog object, sorted by CID, in the order of ``stamps.npz``'s
   ``cid``: ``CID, label, spec_confirmed, Classification, RA, DEC, redshift`` (zspecHelio),
-  ``redshift_phot`` (zphotHost), ``PeakMJD, n_epochs`` (distinct nights, floor(MJD), with >= 1 stamp),
+  ``redshift_err`` (zspecerrHelio), ``redshift_phot`` (zphotHost), ``redshift_phot_err``
+  (zphoterrHost), ``PeakMJD, n_epochs`` (distinct nights, floor(MJD), with >= 1 stamp),
   ``n_images``, ``n_u .. n_z`` (stamps per band), ``mjd_min, mjd_max``, ``n_masked_pixels``,
   ``n_dropped_images`` and ``SIM_TYPE`` (simulator truth; empty for real data).
 - ``stamps.npz`` (no object arrays): ``images`` float32 (N_img, S, S); ``obj_index`` int32 (N_img,)
@@ -40,6 +41,13 @@ from .classes import BANDS
 from .fitsio import SdssDataError, read_catalog, read_lightcurves, read_stamps, stamp_path
 
 log = logging.getLogger(__name__)
+
+
+def _numeric(catalog: pd.DataFrame, column: str) -> pd.Series:
+    """A numeric catalog column (NaN where empty, or everywhere when the catalog lacks it)."""
+    if column not in catalog.columns:
+        return pd.Series(np.nan, index=catalog.index, dtype=float)
+    return pd.to_numeric(catalog[column], errors="coerce").astype(float)
 
 
 def clean_stamps(images: np.ndarray, *, nonfinite: str, max_nonfinite_frac: float, where: str):
@@ -113,7 +121,9 @@ def ingest(catalog_path: str | os.PathLike, stamps_dir: str | os.PathLike, light
         "RA": catalog["RA"].astype(float),
         "DEC": catalog["DEC"].astype(float),
         "redshift": pd.to_numeric(catalog["zspecHelio"], errors="coerce").astype(float),
+        "redshift_err": _numeric(catalog, "zspecerrHelio"),
         "redshift_phot": pd.to_numeric(catalog["zphotHost"], errors="coerce").astype(float),
+        "redshift_phot_err": _numeric(catalog, "zphoterrHost"),
         "PeakMJD": pd.to_numeric(catalog["PeakMJD"], errors="coerce").astype(float),
         "SIM_TYPE": catalog["SIM_TYPE"].fillna("").astype(str),
     })
