@@ -94,7 +94,7 @@ def test_epoch_frames_ugriz_and_g():
 
 
 def test_epoch_frames_bad_band_is_named():
-    with pytest.raises(LightCurveError, match=r"stamps.npz: band index 6 at row 1 \(object 0\) outside 1..5"):
+    with pytest.raises(LightCurveError, match=r"stamps.h5: band index 6 at row 1 \(object 0\) outside 1..5"):
         build_epoch_frames(np.array([0, 0]), np.array([1.0, 2.0]), np.array([1, 6]), objects=np.array([0]), bands=(1,), max_len=3)
     with pytest.raises(LightCurveError, match="non-finite mjd at row 0"):
         build_epoch_frames(np.array([0]), np.array([np.nan]), np.array([1]), objects=np.array([0]), bands=(1,), max_len=3)

@@ -21,6 +21,7 @@ from transientrepro.baselines.run import (
 from transientrepro.convention.data import build_sequence_data, default_partition, synthetic_ingest
 from transientrepro.convention.preprocess import task_labels
 from transientrepro.io import read_json
+from transientrepro.sdss.stamp_store import save_stamps
 
 torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,7 +51,7 @@ def ingest(tmp_path_factory):
                        "flux": flux, "flux_err": np.full(len(flux), 0.6)})
     objects.to_parquet(d / "objects.parquet")
     lc.to_parquet(d / "lightcurves.parquet")
-    np.savez(d / "stamps.npz", **stamps)
+    save_stamps(d / "stamps.h5", stamps)
     return d, objects, stamps, lc
 
 
@@ -118,7 +119,7 @@ def test_run_baseline_writes_every_output(ingest, tmp_path, model):
     d = ingest[0]
     out = tmp_path / model
     params_csv = tmp_path / f"parameter_counts_baselines_{model}.csv"
-    m = run_baseline(model, d / "objects.parquet", d / "stamps.npz", d / "lightcurves.parquet", SECTION, out, params_csv, seed=5)
+    m = run_baseline(model, d / "objects.parquet", d / "stamps.h5", d / "lightcurves.parquet", SECTION, out, params_csv, seed=5)
     for name in output_files(SECTION):
         assert (out / name).is_file(), name
     saved = read_json(out / "metrics.json")
@@ -141,7 +142,7 @@ def test_run_baseline_writes_every_output(ingest, tmp_path, model):
     assert params["built_n_params"].iloc[1] > 50_000
     # deterministic given the seeds
     if model == "cnn_gru_ugriz":
-        again = run_baseline(model, d / "objects.parquet", d / "stamps.npz", None, SECTION, tmp_path / "again",
+        again = run_baseline(model, d / "objects.parquet", d / "stamps.h5", None, SECTION, tmp_path / "again",
                              tmp_path / "again.csv", seed=5)
         assert again["accuracy"] == m["accuracy"] and again["f1_macro"] == m["f1_macro"]
 
@@ -164,7 +165,7 @@ def test_baselines_and_convention_share_the_table5_partition(ingest):
 def test_lstm_without_lightcurves_is_a_clear_error(ingest, tmp_path):
     d = ingest[0]
     with pytest.raises(BaselineConfigError, match="lightcurves.parquet"):
-        run_baseline("lstm_lightcurves", d / "objects.parquet", d / "stamps.npz", None, SECTION, tmp_path / "x", tmp_path / "x.csv")
+        run_baseline("lstm_lightcurves", d / "objects.parquet", d / "stamps.h5", None, SECTION, tmp_path / "x", tmp_path / "x.csv")
     with pytest.raises(BaselineConfigError, match="missing entry 'cnn_gru'"):
-        run_baseline("cnn_gru_g", d / "objects.parquet", d / "stamps.npz", None, {**SECTION, "architectures": {}},
+        run_baseline("cnn_gru_g", d / "objects.parquet", d / "stamps.h5", None, {**SECTION, "architectures": {}},
                      tmp_path / "y", tmp_path / "y.csv")

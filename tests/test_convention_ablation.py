@@ -8,7 +8,8 @@ import yaml
 from conftest import ROOT
 from transientrepro.convention import ablation, ablation_figures
 from transientrepro.convention.data import synthetic_ingest
-from transientrepro.io import read_json, save_npz, write_json, write_parquet
+from transientrepro.io import read_json, write_json, write_parquet
+from transientrepro.sdss.stamp_store import save_stamps
 
 torch.set_num_threads(1)
 
@@ -73,13 +74,13 @@ def test_gather_puts_the_recipe_rows_under_every_switch(tmp_path):
 def test_tiny_ablation_run(tmp_path):
     objects, stamps = synthetic_ingest(n_objects=60, stamp=16, max_epochs=6, seed=9)
     write_parquet(objects, tmp_path / "objects.parquet")
-    save_npz(tmp_path / "stamps.npz", **stamps)
+    save_stamps(tmp_path / "stamps.h5", stamps)
     sec = _section()
     sec.update(M=6)
     sec["model"].update(cnn_channels=[4, 4, 4, 8], classifier_hidden=8)
     sec["train"].update(n_folds=2, batch_size=8)
     sec["ablation"].update(epochs_pretrain=1, epochs_finetune=1, n_ensembles=1, n_folds=2)
-    s = ablation.run_ablation(tmp_path / "objects.parquet", tmp_path / "stamps.npz", sec, "window__uniform", 3,
+    s = ablation.run_ablation(tmp_path / "objects.parquet", tmp_path / "stamps.h5", sec, "window__uniform", 3,
                               tmp_path / "run", partition_seed=1)
     assert 0 <= s["accuracy"] <= 1 and 0 <= s["balanced_accuracy"] <= 1 and s["run"] == "window__uniform"
     m = read_json(tmp_path / "run" / "metrics.json")

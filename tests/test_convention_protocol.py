@@ -21,7 +21,8 @@ from transientrepro.convention.protocol import (
     run_protocol,
 )
 from transientrepro.convention import stages
-from transientrepro.io import read_json, save_npz, write_parquet
+from transientrepro.io import read_json, write_parquet
+from transientrepro.sdss.stamp_store import save_stamps
 
 torch.set_num_threads(1)
 
@@ -43,8 +44,8 @@ def ingest(tmp_path_factory):
     d = tmp_path_factory.mktemp("ingest")
     objects, stamps = synthetic_ingest(n_objects=70, stamp=8, max_epochs=6, seed=11)
     write_parquet(objects, d / "objects.parquet")
-    save_npz(d / "stamps.npz", **stamps)
-    return d / "objects.parquet", d / "stamps.npz", objects, stamps
+    save_stamps(d / "stamps.h5", stamps)
+    return d / "objects.parquet", d / "stamps.h5", objects, stamps
 
 
 def _factory(data, model=TINY_MODEL):

@@ -301,7 +301,7 @@ def test_sdss_download_end_to_end(tmp_path):
     # the downloaded layout is accepted by the SDSS ingest (helper B's reader of the simulated layout)
     from transientrepro.sdss.ingest import ingest
 
-    outs = [tmp_path / "ingest" / n for n in ("objects.parquet", "stamps.npz", "lightcurves.parquet")]
+    outs = [tmp_path / "ingest" / n for n in ("objects.parquet", "stamps.h5", "lightcurves.parquet")]
     ingest(res / "catalog.csv", res / "stamps", res / "lightcurves.csv", *outs, stamp_size=32, progress=False)
     assert all(p.exists() for p in outs)
     assert pd.read_parquet(outs[0])["CID"].tolist() == [679, 680]

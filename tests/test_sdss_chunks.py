@@ -420,7 +420,7 @@ def test_plan_target_and_parallel_chunk_jobs_via_snakemake(tmp_path):
     from transientrepro.sdss.ingest import ingest
 
     res = tmp_path / "resources" / "sdss"
-    outs = [tmp_path / "ingest" / n for n in ("objects.parquet", "stamps.npz", "lightcurves.parquet")]
+    outs = [tmp_path / "ingest" / n for n in ("objects.parquet", "stamps.h5", "lightcurves.parquet")]
     s = ingest(res / "catalog.csv", res / "stamps", res / "lightcurves.csv", *outs, progress=False)
     assert s["n_objects"] == 2 and s["n_images"] == 16
     assert (tmp_path / "benchmarks" / "download" / "sdss_frames_chunk_1.tsv").exists()

@@ -8,9 +8,10 @@ import pandas as pd
 import pytest
 from astropy.io import fits
 
-from transientrepro.io import load_npz
+from transientrepro.gp_store import LazyRows
 from transientrepro.sdss.fitsio import SdssDataError, read_stamps, stamp_path, write_stamps
 from transientrepro.sdss.ingest import ingest, load_stamps
+from transientrepro.sdss.stamp_store import load_stamp_arrays
 from transientrepro.sdss.partition import assign_partitions, partition
 from transientrepro.sdss.simulate import SimConfig, simulate
 from transientrepro.sdss.summary import class_counts_table, partition_counts_table
@@ -27,7 +28,7 @@ def raw(tmp_path_factory):
 
 def _run(raw, out, **kw):
     return ingest(raw / "catalog.csv", raw / "stamps", raw / "lightcurves.csv", out / "objects.parquet",
-                  out / "stamps.npz", out / "lightcurves.parquet", progress=False, **kw)
+                  out / "stamps.h5", out / "lightcurves.parquet", progress=False, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +47,8 @@ def _copy(raw, tmp_path):
 def test_roundtrip(raw, ingested):
     out, summary = ingested
     objects = pd.read_parquet(out / "objects.parquet")
-    d = load_stamps(out / "stamps.npz")
+    d = load_stamp_arrays(out / "stamps.h5")
+    assert isinstance(load_stamps(out / "stamps.h5")["images"], LazyRows)  # read lazily
     assert set(d) == {"images", "obj_index", "mjd", "band", "offsets", "cid"}
     assert d["images"].dtype == np.float32 and d["images"].shape[1:] == (32, 32)
     assert d["obj_index"].dtype == np.int32 and d["band"].dtype == np.int8 and d["offsets"].dtype == np.int64
@@ -82,7 +84,8 @@ def test_missing_and_corrupt_fits(raw, tmp_path):
     stamp_path(r / "stamps", cids[0]).write_bytes(b"this is not a FITS file" * 100)
     with pytest.raises(SdssDataError, match=rf"{cids[0]}\.fits: cannot open as FITS"):
         _run(r, tmp_path / "o2")
-    assert not (tmp_path / "o2" / "stamps.npz").exists()  # nothing half-written
+    assert not (tmp_path / "o2" / "stamps.h5").exists()  # nothing half-written
+    assert not [p for p in (tmp_path / "o2").iterdir() if "stamps" in p.name]  # no temporary file either
     good = stamp_path(raw / "stamps", cids[1]).read_bytes()
     stamp_path(r / "stamps", cids[0]).unlink()
     stamp_path(r / "stamps", cids[1]).write_bytes(good[: len(good) // 2])  # truncated download
@@ -128,7 +131,7 @@ def test_nonfinite_and_empty_policy(raw, tmp_path):
     objects = pd.read_parquet(tmp_path / "o" / "objects.parquet")
     row = objects[objects["CID"] == cid].iloc[0]
     assert row["n_images"] == len(st.mjd) - 2
-    d = load_npz(tmp_path / "o" / "stamps.npz")
+    d = load_stamp_arrays(tmp_path / "o" / "stamps.h5")
     assert np.isfinite(d["images"]).all()
     with pytest.raises(SdssDataError, match=rf"CID {cid}.*non-finite pixel"):
         _run(r, tmp_path / "o2", nonfinite="error")

@@ -15,6 +15,7 @@ from transientrepro.gp.config import GPInputError
 from transientrepro.gp.sdss import gp_config, gp_inputs, redshifts, run_sdss_gp
 from transientrepro.io import load_npz, read_json, save_npz, write_parquet
 from transientrepro.sdss.classes import BAND_WAVELENGTHS
+from transientrepro.sdss.stamp_store import save_stamps
 
 torch.set_num_threads(1)
 
@@ -97,7 +98,7 @@ def ingest(tmp_path_factory):
     d = tmp_path_factory.mktemp("ingest")
     objects, stamps = synthetic_ingest(n_objects=90, stamp=8, max_epochs=6, seed=21)
     write_parquet(objects, d / "objects.parquet")
-    save_npz(d / "stamps.npz", **stamps)
+    save_stamps(d / "stamps.h5", stamps)
     return d, objects, stamps
 
 
@@ -106,7 +107,7 @@ def test_split_table_is_exactly_the_folds_convention_trained_on(ingest, tmp_path
     """The t2-on-SDSS split table against ConvEntion's own predictions.parquet: same object ids in
     every fold, same labels, and the pre-training objects are ConvEntion's Train partition."""
     d, objects, stamps = ingest
-    table = stages.run_split_table(d / "objects.parquet", d / "stamps.npz", variant, SECTION, tmp_path / "s.parquet",
+    table = stages.run_split_table(d / "objects.parquet", d / "stamps.h5", variant, SECTION, tmp_path / "s.parquet",
                                    tmp_path / "s.json", partition_seed=9)
     info = read_json(tmp_path / "s.json")
     assert info["variant"] == variant and info["n_folds"] == 3 and info["fold_seed"] == 5
@@ -140,7 +141,7 @@ def test_t2_on_sdss_tiny_run_has_convention_fields(ingest, tmp_path):
         section_settings({"epochs": 3})
 
     d, objects, stamps = ingest
-    table = stages.run_split_table(d / "objects.parquet", d / "stamps.npz", "convention_ugriz", SECTION,
+    table = stages.run_split_table(d / "objects.parquet", d / "stamps.h5", "convention_ugriz", SECTION,
                                    tmp_path / "s.parquet", tmp_path / "s.json", partition_seed=9)
     # GP arrays with a class signal for all but two objects (one pre-training, one in the folds)
     rng = np.random.default_rng(0)

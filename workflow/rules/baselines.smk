@@ -11,7 +11,7 @@ BASE_MODEL_RE = "lstm_lightcurves|cnn_(gru|lstm)_(ugriz|g)(_3class)?"
 rule baselines_train:
     input:
         objects="results/sdss/ingest/objects.parquet",
-        stamps="results/sdss/ingest/stamps.npz",
+        stamps="results/sdss/ingest/stamps.h5",
         # the light-curve table only for the light-curve LSTM
         lightcurves=lambda wc: ["results/sdss/ingest/lightcurves.parquet"] if wc.model == "lstm_lightcurves" else [],
     output:

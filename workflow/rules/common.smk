@@ -179,25 +179,26 @@ T2_CHAIN_PRIORITY = 10
 
 
 def array_file_mb(path):
-    """Uncompressed size (MB) of the arrays in an .npz (its members' sizes, read from the zip
-    directory), or the size of any other file; 0 while the file does not exist yet."""
+    """Size (MB) of a file, 0 while it does not exist yet (the stamp store is uncompressed HDF5: its
+    size is its arrays' size)."""
     import os
-    import zipfile
 
     path = str(path)
-    if not os.path.exists(path):
-        return 0
-    if path.endswith(".npz"):
-        with zipfile.ZipFile(path) as z:
-            return sum(i.file_size for i in z.infolist()) / 2**20
-    return os.path.getsize(path) / 2**20
+    return os.path.getsize(path) / 2**20 if os.path.exists(path) else 0
 
 
-def stamps_mem_mb(section, copies=3):
-    """mem_mb of a job that loads the stamp array: the config's ``mem_mb`` at least, and ``copies``
-    times the stamps' uncompressed size (sized from the data when the job is scheduled)."""
+def stamps_mem_mb(section):
+    """mem_mb of a job that reads the stamp store (input ``stamps``, results/sdss/ingest/stamps.h5):
+    the section's ``mem_mb`` at least. The job normalises its selected images into memory once when
+    they are at most ``stream_above_mb`` (so up to min(store size, stream_above_mb) MB are held, added
+    here); above it every sequence is read from the store when fetched, and only the per-stamp 1-D
+    arrays (~21 bytes a stamp) and 16 MB blocks are held, inside ``mem_mb``. Sized from the store when
+    the job is scheduled."""
 
     def mem_mb(wildcards, input):
-        return max(int(section.get("mem_mb", 4000)), int(copies * array_file_mb(input.stamps)) + 1000)
+        size = array_file_mb(input.stamps)
+        limit = section.get("stream_above_mb", 2048)
+        held = size if limit is None else min(size, float(limit))
+        return max(int(section.get("mem_mb", 4000)), int(held) + 1000)
 
     return mem_mb

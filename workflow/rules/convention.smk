@@ -18,7 +18,7 @@ CONV_BEST = [f"{CONV_TUNE_DIR}/best_params.json"] if CONV.get("tune", False) els
 rule convention_tune_worker:
     input:
         objects="results/sdss/ingest/objects.parquet",
-        stamps="results/sdss/ingest/stamps.npz",
+        stamps="results/sdss/ingest/stamps.h5",
     output:
         done=f"{CONV_TUNE_DIR}/worker_{{worker}}.json",
     params:
@@ -65,7 +65,7 @@ rule convention_tune_gather:
 rule convention_pretrain:
     input:
         objects="results/sdss/ingest/objects.parquet",
-        stamps="results/sdss/ingest/stamps.npz",
+        stamps="results/sdss/ingest/stamps.h5",
         best=CONV_BEST,
     output:
         weights=f"{CONV_DIR}/{{variant}}/pretrain.pt",
@@ -93,7 +93,7 @@ rule convention_pretrain:
 rule convention_finetune:
     input:
         objects="results/sdss/ingest/objects.parquet",
-        stamps="results/sdss/ingest/stamps.npz",
+        stamps="results/sdss/ingest/stamps.h5",
         pretrained=f"{CONV_DIR}/{{variant}}/pretrain.pt",
         pretrain_info=f"{CONV_DIR}/{{variant}}/pretrain.json",
         best=CONV_BEST,

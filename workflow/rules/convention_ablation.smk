@@ -20,7 +20,7 @@ ABL_SUMMARIES = [f"{ABL_DIR}/runs/{r}/seed{s}/summary.json" for r in ablation_ru
 rule convention_ablation_run:
     input:
         objects="results/sdss/ingest/objects.parquet",
-        stamps="results/sdss/ingest/stamps.npz",
+        stamps="results/sdss/ingest/stamps.h5",
     output:
         summary=f"{ABL_DIR}/runs/{{run}}/seed{{seed}}/summary.json",
     params:
@@ -48,7 +48,7 @@ rule convention_ablation_gather:
     input:
         summaries=ABL_SUMMARIES,
         objects="results/sdss/ingest/objects.parquet",
-        stamps="results/sdss/ingest/stamps.npz",
+        stamps="results/sdss/ingest/stamps.h5",
     output:
         csv=f"{ABL_DIR}/convention_ablation.csv",
         details=f"{ABL_DIR}/convention_ablation_details.csv",

@@ -49,7 +49,7 @@ rule notebook_data_figures:
         sdss_counts="results/data/sdss_class_counts.csv",
         lightcurves="results/plasticc/ingest/lightcurves_0.parquet",
         gp="results/plasticc/gp/gp.h5",
-        stamps="results/sdss/ingest/stamps.npz",
+        stamps="results/sdss/ingest/stamps.h5",
         objects="results/sdss/ingest/objects.parquet",
     output:
         nb="results/notebooks/data_figures.ipynb",
@@ -66,7 +66,7 @@ rule notebook_data_figures:
         "rm -f {params.fig_dir}/*.png; papermill {input.nb} {output.nb} -k python3 --log-output"
         " -p fig_dir {params.fig_dir} -p plasticc_counts {input.plasticc_counts}"
         " -p sdss_counts {input.sdss_counts} -p lightcurves {input.lightcurves} -p gp_store {input.gp}"
-        " -p stamps_npz {input.stamps} -p sdss_objects {input.objects}"
+        " -p stamps_h5 {input.stamps} -p sdss_objects {input.objects}"
         " -y 'stamp_classes: {params.stamp_classes}' > {log} 2>&1"
 
 

@@ -37,7 +37,7 @@ rule sdss_ingest:
         stamps=f"{SDSS_RAW}/stamps",
     output:
         objects=f"{SDSS_INGEST}/objects.parquet",
-        stamps=f"{SDSS_INGEST}/stamps.npz",
+        stamps=f"{SDSS_INGEST}/stamps.h5",
         lightcurves=f"{SDSS_INGEST}/lightcurves.parquet",
         summary=f"{SDSS_INGEST}/ingest_summary.json",
     params:
@@ -59,6 +59,6 @@ rule sdss_ingest:
 
 STAGE_TARGETS["sdss_data"] = [
     f"{SDSS_INGEST}/objects.parquet",
-    f"{SDSS_INGEST}/stamps.npz",
+    f"{SDSS_INGEST}/stamps.h5",
     f"{SDSS_INGEST}/lightcurves.parquet",
 ]

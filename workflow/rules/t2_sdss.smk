@@ -40,7 +40,7 @@ rule t2_sdss_gp:
 rule t2_sdss_split:
     input:
         objects="results/sdss/ingest/objects.parquet",
-        stamps="results/sdss/ingest/stamps.npz",
+        stamps="results/sdss/ingest/stamps.h5",
     output:
         table=f"{T2S_DIR}/split_{{bands}}_{{task}}.parquet",
         info=f"{T2S_DIR}/split_{{bands}}_{{task}}.json",

@@ -196,7 +196,7 @@ def build_epoch_frames(
 ) -> EpochFrames:
     """Group the stamps of ``objects`` (indices into the ingest's object table) into epoch frames.
 
-    ``band`` holds band ids 1..5 (ugriz) as in ``stamps.npz``; ``bands`` the ids kept, in channel
+    ``band`` holds band ids 1..5 (ugriz) as in ``stamps.h5``; ``bands`` the ids kept, in channel
     order (``(1, 2, 3, 4, 5)`` = ugriz, ``(2,)`` = g only). Missing bands of an epoch stay zero
     images. An object with no stamp in ``bands`` raises :class:`LightCurveError`. Epochs are formed
     on the kept bands only; a band repeated within an epoch keeps its first stamp.
@@ -204,7 +204,7 @@ def build_epoch_frames(
     obj_index = np.asarray(obj_index, dtype=np.int64)
     mjd = np.asarray(mjd, dtype=np.float64)
     band = np.asarray(band, dtype=np.int64)
-    _check_flat(obj_index, mjd, band, 5, "stamps.npz", base=1)
+    _check_flat(obj_index, mjd, band, 5, "stamps.h5", base=1)
     if max_len < 1:
         raise LightCurveError(f"config baselines.max_len must be >= 1, got {max_len}")
     chan_of = np.full(6, -1, dtype=np.int64)
@@ -224,7 +224,7 @@ def build_epoch_frames(
     for k in np.asarray(objects).tolist():
         if k not in where:
             names = "".join(BAND_NAMES[int(b) - 1] for b in bands)
-            raise LightCurveError(f"stamps.npz: object index {k} has no stamp in bands {names!r}")
+            raise LightCurveError(f"stamps.h5: object index {k} has no stamp in bands {names!r}")
         s, e = where[k]
         rows = order[s:e]
         ep = epoch_index(mjd[rows], epoch_tol)

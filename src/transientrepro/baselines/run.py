@@ -45,11 +45,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..io import load_npz, write_csv, write_json
+from ..gp_store import LazyRows
+from ..io import write_csv, write_json
+from ..sdss.stamp_store import load_stamps
 from ..paper import paper_numbers
 from ..convention import preprocess as pp
 from ..convention.augment import AugmentConfig, augment_geometry
-from ..convention.data import PartitionedRows, RowsDataset, SequenceData, build_sequence_data
+from ..convention.data import PartitionedRows, RowsDataset, SequenceData, build_sequence_data, stream_above_mb
 from ..convention.protocol import TrainConfig, run_protocol
 from .lightcurves import (
     LightCurveError,
@@ -208,25 +210,31 @@ class LightCurveDataset(RowsDataset):
 
 
 def _kept_image_rows(stamps: Mapping[str, np.ndarray], seq: SequenceData, bands: str) -> np.ndarray:
-    """Rows of ``stamps`` behind ``seq.images``, recomputed with the same selection as
-    ``build_sequence_data`` (non-empty images, band set, kept objects) and checked against it."""
+    """Rows of ``stamps`` behind ``seq.images``: ``seq.image_rows`` (set by ``build_sequence_data``)
+    or, for a ``SequenceData`` without them, recomputed with the same selection (non-empty images,
+    band set, kept objects; reads the images block by block); checked against ``seq.band``."""
     band = np.asarray(stamps["band"])
-    keep_img, off1 = pp.drop_empty_images(stamps["images"], band, stamps["offsets"])
-    sel, off2 = pp.select_bands(band[keep_img], off1, bands)
-    img_rows = keep_img[sel]
-    lengths = np.diff(off2)
-    keep_obj = np.isin(np.asarray(stamps["cid"]), seq.object_ids)
-    rows = img_rows[np.repeat(keep_obj, lengths)]
-    if len(rows) != len(seq.images) or not np.array_equal(band[rows].astype(np.int64), np.asarray(seq.band, np.int64)):
-        raise LightCurveError("stamps.npz: could not align the stamps' mjd with ConvEntion's selected images "
+    if seq.image_rows is not None:
+        rows = np.asarray(seq.image_rows, dtype=np.int64)
+    else:
+        keep_img, off1 = pp.drop_empty_images(stamps["images"], band, stamps["offsets"])
+        sel, off2 = pp.select_bands(band[keep_img], off1, bands)
+        img_rows = keep_img[sel]
+        lengths = np.diff(off2)
+        keep_obj = np.isin(np.asarray(stamps["cid"]), seq.object_ids)
+        rows = img_rows[np.repeat(keep_obj, lengths)]
+    if len(rows) != len(seq.images) or (len(rows) and rows.max() >= len(band)) \
+            or not np.array_equal(band[rows].astype(np.int64), np.asarray(seq.band, np.int64)):
+        raise LightCurveError("stamps.h5: could not align the stamps' mjd with ConvEntion's selected images "
                               f"({len(rows)} rows vs {len(seq.images)} images)")
     return rows
 
 
 def build_frame_data(seq: SequenceData, stamps: Mapping[str, np.ndarray], bands: str, max_len: int,
-                     epoch_tol: float, crop: str = "brightest", source: str = "stamps.npz",
+                     epoch_tol: float, crop: str = "brightest", source: str = "stamps.h5",
                      window: str = "peak") -> EpochFrameData:
-    """Regroup ConvEntion's normalised, band-separated sequences into epoch frames."""
+    """Regroup ConvEntion's normalised, band-separated sequences into epoch frames (``images``: a lazy
+    view of ``seq.images``, in memory or streamed from the store, read one object at a time)."""
     if "mjd" not in stamps:
         raise LightCurveError(f"{source}: missing array 'mjd' (needed to group stamps into epochs)")
     if max_len < 1:
@@ -245,7 +253,8 @@ def build_frame_data(seq: SequenceData, stamps: Mapping[str, np.ndarray], bands:
     counts = np.bincount(obj_of_img[fr.image_index], minlength=n_obj)
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     epoch = fr.frame - np.repeat(fr.frame_offsets[:-1], counts)
-    images = seq.images[fr.image_index]
+    # a lazy view of the frames' images (no second copy): rows of seq.images, read per item
+    images = seq.images.subset(fr.image_index) if isinstance(seq.images, LazyRows) else LazyRows(seq.images, fr.image_index)
     channel = fr.channel
     n_ep = fr.lengths()
     meta = dict(seq.meta)
@@ -324,11 +333,9 @@ def load_data(spec: ModelSpec, objects_path, stamps_path, lightcurves_path, sect
     # the workflow seed), exactly as for ConvEntion, so both see the same objects in each partition.
     objects = pd.read_parquet(objects_path)
     scaling = str(section.get("scaling", "linear"))
-    if spec.arch == "lstm_lightcurves":  # the images themselves are not needed
-        with np.load(stamps_path, allow_pickle=False) as f:
-            stamps = {k: f[k] for k in f.files if k != "images"}
-    else:
-        stamps = load_npz(stamps_path)
+    # the stamp store: its one-dimensional arrays in memory, images read lazily (the light-curve
+    # model never reads them)
+    stamps = load_stamps(stamps_path)
     crop = str(section.get("crop", "brightest"))
     window = str(section.get("window", "peak"))
     max_len, tol = int(section.get("max_len", 99)), float(section.get("epoch_tol", 0.5))
@@ -337,14 +344,16 @@ def load_data(spec: ModelSpec, objects_path, stamps_path, lightcurves_path, sect
         # (the ingest stores no empty stamp), without normalising every image (1x1 placeholders).
         if lightcurves_path is None:
             raise BaselineConfigError("lstm_lightcurves needs the ingest's lightcurves.parquet (input 'lightcurves')")
-        placeholder = {**stamps, "images": np.ones((len(stamps.get("band", [])), 1, 1), dtype=np.float32)}
+        placeholder = {**{k: v for k, v in stamps.items() if k != "images"},
+                       "images": np.ones((len(stamps["band"]), 1, 1), dtype=np.float32)}
         seq = build_sequence_data(objects, placeholder, spec.bands, spec.task, M=1, crop=crop, seed=int(seed),
                                   source=str(stamps_path), scaling=scaling, snia_uncertain=snia_uncertain)
         return build_lightcurve_data(seq, pd.read_parquet(lightcurves_path), max_len, tol, crop, str(lightcurves_path),
                                      window=window)
     # M is ConvEntion's image-count crop; the baselines crop in epochs, so keep every image here
     seq = build_sequence_data(objects, stamps, spec.bands, spec.task, M=max(1, len(stamps["images"])), crop=crop,
-                              seed=int(seed), source=str(stamps_path), scaling=scaling, snia_uncertain=snia_uncertain)
+                              seed=int(seed), source=str(stamps_path), scaling=scaling, snia_uncertain=snia_uncertain,
+                              stream_above_mb=stream_above_mb(section))
     return build_frame_data(seq, stamps, spec.bands, max_len, tol, crop, str(stamps_path), window=window)
 
 

@@ -463,7 +463,7 @@ def main(argv: list[str] | None = None) -> int:
             if workdir.exists():
                 shutil.rmtree(workdir)
             print(f"== sdss n={n:,}: sdss_simulate, sdss_ingest", flush=True)
-            rc, wall = run_workflow(workdir, sdss_config(n), ["results/sdss/ingest/stamps.npz"], args.cores,
+            rc, wall = run_workflow(workdir, sdss_config(n), ["results/sdss/ingest/stamps.h5"], args.cores,
                                     args.timeout)
             print(f"   exit {rc}, {wall:.0f} s wall", flush=True)
             rows = stage_rows(workdir, SDSS_STAGES, "sdss", n, {"x_name": "stamps", "x": sdss_n_stamps(workdir) or 0})

@@ -221,10 +221,10 @@ def write_tables(summary_paths: Sequence[str | Path], section: Mapping[str, Any]
     write_csv(table, csv_path)
     write_csv(details, details_path)
     if windows_path is not None:
-        from ..io import load_npz
+        from ..sdss.stamp_store import load_stamps
 
-        diag = window_diagnostics(pd.read_parquet(objects_path), load_npz(stamps_path), section,
-                                  partition_seed=partition_seed)
+        with load_stamps(stamps_path) as stamps:
+            diag = window_diagnostics(pd.read_parquet(objects_path), stamps, section, partition_seed=partition_seed)
         write_csv(diag, windows_path)
     return table
 
@@ -239,11 +239,12 @@ def window_diagnostics(objects: pd.DataFrame, stamps: Mapping[str, np.ndarray], 
     """How often a window holds the SN: for every spectroscopic SN of the ablation's variant with a
     finite ``PeakMJD``, the share of windows whose MJD range contains the peak and the share of the
     sequence's time span they cover, per window policy, for ``n_draws`` training draws and for the
-    evaluation window. Needs ``stamps['mjd']``; returns columns ``window, stage, n_objects,
+    evaluation window. Needs ``stamps['mjd']`` (``stamps['images']`` may be the store's lazy view: one
+    sequence is read at a time above ``stream_above_mb``); returns columns ``window, stage, n_objects,
     share_with_peak, mean_span_fraction``."""
     from ..baselines.run import _kept_image_rows
     from . import preprocess as pp
-    from .data import build_sequence_data
+    from .data import build_sequence_data, stream_above_mb
     from .stages import parse_variant
 
     variant = (section.get("ablation") or {}).get("variant", "convention_ugriz")
@@ -254,7 +255,8 @@ def window_diagnostics(objects: pd.DataFrame, stamps: Mapping[str, np.ndarray], 
     data = build_sequence_data(objects, stamps, bands, task, M=int(section.get("M", 99)),
                                crop=section.get("crop", "brightest"), seed=int(partition_seed or section.get("seed", 42)),
                                scaling=section.get("scaling", "linear"),
-                               snia_uncertain=section.get("snia_uncertain", "exclude"))
+                               snia_uncertain=section.get("snia_uncertain", "exclude"),
+                               stream_above_mb=stream_above_mb(section))
     mjd_all = np.asarray(stamps["mjd"], dtype=np.float64)[_kept_image_rows(stamps, data, bands)]
     peak = objects.set_index("CID").loc[data.object_ids, "PeakMJD"].to_numpy(dtype=np.float64)
     sn = [c for c, name in enumerate(data.class_names) if name.startswith("SN")]

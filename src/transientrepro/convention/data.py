@@ -13,6 +13,12 @@ torch Dataset whose items are ``((x, band, mask), y)``:
     y    int64               class index
 
 See ``preprocess`` for the crop/pad and normalisation policies.
+
+Memory (issue 11): ``build_sequence_data`` reads the stamps block by block (the stamp store's
+``images`` is a lazy view), computes the bandwise statistics blockwise and scales images as they
+are read (:class:`ScaledRows`). When the selected images exceed ``stream_above_mb`` they stay on
+disk and each sequence is read and normalised when the dataset asks for it; below it they are
+normalised once into memory (one copy, the faster path of the embedded run).
 """
 from __future__ import annotations
 
@@ -25,12 +31,20 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
+from ..gp_store import LazyRows
 from . import preprocess as pp
 from .augment import AugmentConfig, augment_geometry, drop_images
 
 log = logging.getLogger(__name__)
 
 PARTITIONS = ("Train", "FineTune", "Test")
+STREAM_ABOVE_MB = 2048  # default of convention.stream_above_mb / baselines.stream_above_mb (config/schema.yaml)
+
+
+def stream_above_mb(section: Mapping[str, Any]) -> float | None:
+    """``stream_above_mb`` of a ``convention`` / ``baselines`` config section (None: always in memory)."""
+    v = section.get("stream_above_mb", STREAM_ABOVE_MB)
+    return None if v is None else float(v)
 
 
 class PartitionedRows:
@@ -58,9 +72,53 @@ class PartitionedRows:
         return self.rows("FineTune", "Test")
 
 
+class ScaledRows(LazyRows):
+    """Lazy, read-only view of rows ``rows`` of the stamps ``source`` (an array or the store's
+    :class:`~transientrepro.gp_store.LazyRows`), every image scaled as it is read: asinh(x / noise_b)
+    when ``noise`` is given, then (x - mean_b) / std_b when ``stats`` is given -- the float32 operations
+    of the in-memory path, image by image, so the numbers are the same. ``band``: band id per row."""
+
+    def __init__(self, source, rows, band, noise: np.ndarray | None = None, stats: np.ndarray | None = None,
+                 block_rows: int = pp.BLOCK_IMAGES):
+        rows = np.asarray(rows, dtype=np.int64)
+        super().__init__(source, rows, block_rows)
+        self.band = np.asarray(band)
+        if len(self.band) != len(rows):
+            raise ValueError(f"ScaledRows: {len(self.band)} band ids for {len(rows)} rows")
+        self.noise, self.stats = noise, stats
+
+    @property
+    def dtype(self):
+        return np.dtype(np.float32)
+
+    def read(self, idx: np.ndarray) -> np.ndarray:
+        x = super().read(idx)
+        b = self.band[idx]
+        if self.noise is not None:
+            x = pp.asinh_scale(x, b, self.noise)
+        if self.stats is not None:
+            x = pp.normalise(x, b, self.stats)
+        return np.asarray(x, dtype=np.float32)
+
+    def subset(self, idx) -> "ScaledRows":
+        idx = self._index(idx)
+        return ScaledRows(self._ds, self._rows[idx], self.band[idx], self.noise, self.stats, self.block_rows)
+
+    def scaled(self, noise: np.ndarray | None = None, stats: np.ndarray | None = None) -> "ScaledRows":
+        """The same rows with other scalings (nothing is read)."""
+        return ScaledRows(self._ds, self._rows, self.band, noise, stats, self.block_rows)
+
+    def materialise(self) -> np.ndarray:
+        """Every row, scaled, as one float32 array, filled block by block (one copy in memory)."""
+        out = np.empty(self.shape, dtype=np.float32)
+        for a in range(0, len(self), self.block_rows):
+            out[a:a + self.block_rows] = self.read(np.arange(a, min(a + self.block_rows, len(self))))
+        return out
+
+
 @dataclass
 class SequenceData(PartitionedRows):
-    images: np.ndarray
+    images: np.ndarray | ScaledRows
     band: np.ndarray
     offsets: np.ndarray
     labels: np.ndarray
@@ -72,6 +130,7 @@ class SequenceData(PartitionedRows):
     window: str = "peak"
     norm_stats: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    image_rows: np.ndarray | None = None  # row of the stamps behind each image (set by build_sequence_data)
 
     def __post_init__(self) -> None:
         n = len(self.offsets) - 1
@@ -202,16 +261,21 @@ def _uncertain_snia(objects: pd.DataFrame) -> np.ndarray:
 
 
 def build_sequence_data(objects: pd.DataFrame, stamps: Mapping[str, np.ndarray], bands: str, task: str,
-                        M: int, crop: str = "brightest", seed: int = 42, source: str = "stamps.npz",
-                        scaling: str = "linear", window: str = "peak", snia_uncertain: str = "exclude") -> SequenceData:
+                        M: int, crop: str = "brightest", seed: int = 42, source: str = "stamps.h5",
+                        scaling: str = "linear", window: str = "peak", snia_uncertain: str = "exclude",
+                        stream_above_mb: float | None = None) -> SequenceData:
     """Assemble ``SequenceData`` for (bands, task) from the SDSS ingest tables.
 
     ``objects``: one row per object with CID, label (and spec_confirmed, optional partition);
-    ``stamps``: images, band, offsets, cid (flat layout). Objects whose task label is excluded
+    ``stamps``: images, band, offsets, cid (flat layout; ``images`` an array or the stamp store's lazy
+    view, read block by block). Objects whose task label is excluded
     (Unknown) or that have no image in ``bands`` are dropped (counted in ``meta``). ``seed`` is the
     partition seed (the workflow's top-level ``seed``, as for the Table 5 summary);
     ``snia_uncertain`` decides whether ``SNIa?`` objects are excluded (the paper's Table 1/5) or
     spectroscopic SNIa (the authors' split files); ``window`` is the training-window policy.
+    ``stream_above_mb``: when the selected images exceed this many MB, ``SequenceData.images`` is a
+    :class:`ScaledRows` reading and normalising each sequence from ``stamps['images']`` when it is
+    fetched (bounded memory); otherwise (and when None) they are normalised into memory once.
     """
     for key in ("images", "band", "offsets", "cid"):
         if key not in stamps:
@@ -254,16 +318,23 @@ def build_sequence_data(objects: pd.DataFrame, stamps: Mapping[str, np.ndarray],
     obj_of_img = np.repeat(np.arange(keep_obj.sum()), np.diff(new_off))
     train_img = np.flatnonzero(part_k[obj_of_img] == "Train")
     stats_rows = train_img if len(train_img) else np.arange(len(img_rows))
-    raw = np.asarray(images)[img_rows]
+    # statistics block by block over a lazy view of the selected rows (never the whole array at once)
+    view = ScaledRows(images, img_rows, band_k)
     if scaling == "asinh":
-        noise = pp.noise_scale(raw, band_k, stats_rows)
-        raw = pp.asinh_scale(raw, band_k, noise)
+        noise = pp.noise_scale(view, band_k, stats_rows)
+        view = view.scaled(noise=noise)
     elif scaling != "linear":
         raise ValueError(f"convention.scaling: {scaling!r} not in ['linear', 'asinh']")
     else:
         noise = np.ones(6)
-    stats = pp.band_norm_stats(raw, band_k, stats_rows)
-    norm = pp.normalise(raw, band_k, stats)
+    stats = pp.band_norm_stats(view, band_k, stats_rows)
+    norm = view.scaled(noise=noise if scaling == "asinh" else None, stats=stats)
+    mb = norm.nbytes / 2**20
+    if stream_above_mb is None or mb <= float(stream_above_mb):
+        norm = norm.materialise()
+    else:
+        log.info("%s: %d selected images (%.0f MB) > stream_above_mb %s: each sequence is read and normalised "
+                 "when fetched", source, len(img_rows), mb, stream_above_mb)
     meta = {
         "bands": bands, "task": task, "n_objects_in": int(len(cid)),
         "n_excluded_label": int((labels < 0).sum()), "n_no_image_in_bands": int(((labels >= 0) & (lengths == 0)).sum()),
@@ -280,7 +351,7 @@ def build_sequence_data(objects: pd.DataFrame, stamps: Mapping[str, np.ndarray],
     }
     return SequenceData(images=norm, band=band_k, offsets=new_off, labels=labels[keep_obj],
                         object_ids=cid[keep_obj].astype(np.int64), partition=part_k, class_names=tuple(names),
-                        M=int(M), crop=crop, window=window, norm_stats=stats, meta=meta)
+                        M=int(M), crop=crop, window=window, norm_stats=stats, meta=meta, image_rows=img_rows)
 
 
 def synthetic_ingest(n_objects: int = 120, stamp: int = 16, max_epochs: int = 12, seed: int = 0,

@@ -58,6 +58,7 @@ TASKS = {
 _LABEL_ALIASES = {"SNIa_PT": "SNIa", "SNOther_PT": "SNOther", "SNIa-PT": "SNIa", "SNOther-PT": "SNOther"}
 CROP_POLICIES = ("brightest", "first")
 WINDOW_POLICIES = ("peak", "uniform", "drop_then_window")
+BLOCK_IMAGES = 4096  # images per read when scanning the stamps (4096 x 32 x 32 float32 = 16 MB)
 
 
 class ConventionDataError(ValueError):
@@ -106,8 +107,10 @@ def drop_empty_images(images: np.ndarray, band: np.ndarray, offsets: np.ndarray)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise ConventionDataError(f"stamps: band id {int(band[i])} at image row {i} is not in 1..5 (u..z)")
-    flat = np.asarray(images).reshape(len(images), -1)
-    keep = (np.isfinite(flat) & (flat != 0)).any(axis=1)
+    keep = np.zeros(len(images), dtype=bool)
+    for start in range(0, len(images), BLOCK_IMAGES):  # block by block: images may be a lazy view of the store
+        flat = np.asarray(images[start:start + BLOCK_IMAGES]).reshape(-1, int(np.prod(images.shape[1:])))
+        keep[start:start + len(flat)] = (np.isfinite(flat) & (flat != 0)).any(axis=1)
     return _subset(keep, offsets)
 
 
@@ -137,11 +140,11 @@ def band_norm_stats(images: np.ndarray, band: np.ndarray, rows: np.ndarray | Non
         sel = rows[np.asarray(band)[rows] == b]
         if len(sel) == 0:
             continue
-        # chunked two-pass moments (the paper-scale stamp array does not fit twice in memory)
+        # blockwise moments: ``images`` may be a lazy view of the store (only a block is read at a time)
         s = s2 = 0.0
         n = 0
-        for start in range(0, len(sel), 4096):
-            chunk = np.asarray(images[sel[start:start + 4096]], dtype=np.float64)
+        for start in range(0, len(sel), BLOCK_IMAGES):
+            chunk = np.asarray(images[sel[start:start + BLOCK_IMAGES]], dtype=np.float64)
             s += chunk.sum()
             s2 += np.square(chunk).sum()
             n += chunk.size

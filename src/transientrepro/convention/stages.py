@@ -23,9 +23,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..io import load_npz, read_json, write_csv, write_json, write_parquet
+from ..io import read_json, write_csv, write_json, write_parquet
+from ..sdss.stamp_store import load_stamps
 from ..paper import paper_numbers
-from .data import SequenceData, build_sequence_data
+from .data import SequenceData, build_sequence_data, stream_above_mb
 from .model import READINGS, ConvEntion, ModelConfig, n_params, paper_n_params
 from .preprocess import BANDSETS, TASKS
 from .protocol import TrainConfig, finetune_cv, make_folds, predict_proba, pretrain, seed_everything, train_model
@@ -74,14 +75,22 @@ def train_config(section: Mapping[str, Any], seed: int | None = None) -> TrainCo
 
 def load_data(objects_path: str | os.PathLike, stamps_path: str | os.PathLike, bands: str, task: str,
               section: Mapping[str, Any], partition_seed: int | None = None) -> SequenceData:
-    """``partition_seed``: the workflow's top-level seed (Table 5 partition); default convention.seed."""
+    """``partition_seed``: the workflow's top-level seed (Table 5 partition); default convention.seed.
+
+    The stamps are read from the store block by block; above ``convention.stream_above_mb`` of
+    selected images each sequence is read and normalised when it is fetched (bounded memory)."""
     objects = pd.read_parquet(objects_path)
-    stamps = load_npz(stamps_path)
+    stamps = load_stamps(stamps_path)
     seed = int(section.get("seed", 42) if partition_seed is None else partition_seed)
-    return build_sequence_data(objects, stamps, bands, task, M=int(section.get("M", 99)),
+    data = build_sequence_data(objects, stamps, bands, task, M=int(section.get("M", 99)),
                                crop=section.get("crop", "brightest"), seed=seed, source=str(stamps_path),
                                scaling=section.get("scaling", "linear"), window=section.get("window", "peak"),
-                               snia_uncertain=section.get("snia_uncertain", "exclude"))
+                               snia_uncertain=section.get("snia_uncertain", "exclude"),
+                               stream_above_mb=stream_above_mb(section))
+    if isinstance(data.images, np.ndarray):
+        stamps.close()  # normalised into memory: the store is no longer read
+    return data
+
 
 
 def split_table(data: SequenceData, cfg: TrainConfig) -> pd.DataFrame:

@@ -3,17 +3,19 @@ layout in :mod:`.fitsio`) into flat arrays for the models.
 
 Outputs (``results/sdss/ingest/``):
 
-- ``objects.parquet``: one row per catalog object, sorted by CID, in the order of ``stamps.npz``'s
+- ``objects.parquet``: one row per catalog object, sorted by CID, in the order of ``stamps.h5``'s
   ``cid``: ``CID, label, spec_confirmed, Classification, RA, DEC, redshift`` (zspecHelio),
   ``redshift_err`` (zspecerrHelio), ``redshift_phot`` (zphotHost), ``redshift_phot_err``
   (zphoterrHost), ``PeakMJD, n_epochs`` (distinct nights, floor(MJD), with >= 1 stamp),
   ``n_images``, ``n_u .. n_z`` (stamps per band), ``mjd_min, mjd_max``, ``n_masked_pixels``,
   ``n_dropped_images`` and ``SIM_TYPE`` (simulator truth; empty for real data).
-- ``stamps.npz`` (no object arrays): ``images`` float32 (N_img, S, S); ``obj_index`` int32 (N_img,)
+- ``stamps.h5`` (HDF5, :mod:`.stamp_store`; written one object at a time, so memory does not grow
+  with the data): ``images`` float32 (N_img, S, S); ``obj_index`` int32 (N_img,)
   row of ``objects.parquet``; ``mjd`` float64; ``band`` int8 (u,g,r,i,z -> 1..5; 0 never used);
   ``offsets`` int64 (n_obj + 1): object j's stamps are ``images[offsets[j]:offsets[j+1]]``,
   sorted by (mjd, band); ``cid`` int64 (n_obj,). Only present images are stored: missing bands
   simply have no entry (ConvEntion §3.1's "drop the empty channels" happens here structurally).
+  Read it with :func:`.stamp_store.load_stamps` (checked invariants; ``images`` read lazily).
 - ``lightcurves.parquet``: ``CID, mjd, band (1..5 int8), flux, flux_err`` (uJy), sorted.
 
 Validation policy (errors are :class:`~.fitsio.SdssDataError` naming file, CID and HDU):
@@ -36,9 +38,10 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from ..io import save_npz, write_parquet
+from ..io import write_parquet
 from .classes import BANDS
 from .fitsio import SdssDataError, read_catalog, read_lightcurves, read_stamps, stamp_path
+from .stamp_store import load_stamps, stamp_writer  # noqa: F401  (load_stamps: re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -81,38 +84,31 @@ def ingest(catalog_path: str | os.PathLike, stamps_dir: str | os.PathLike, light
         extra = sorted(on_disk - {str(c) for c in catalog["CID"]})
         if extra:
             raise SdssDataError(f"{stamps_dir}: stamp file(s) for CID(s) not in {catalog_path}: {extra[:10]}")
-    imgs, mjds, bands, counts = [], [], [], []
+    lc = read_lightcurves(lightcurves_path, cids=catalog["CID"].to_numpy())
     per_obj = []
-    s_expected = stamp_size
-    for cid in tqdm(catalog["CID"].to_numpy(), desc="ingest sdss", mininterval=5.0, disable=not progress):
-        path = stamp_path(stamps_dir, cid)
-        st = read_stamps(path, expected_cid=int(cid), stamp_size=s_expected)
-        if s_expected is None and len(st.images):
-            s_expected = st.images.shape[1]
-        where = f"{path} (CID {cid})"
-        keep, images, n_masked = clean_stamps(st.images, nonfinite=nonfinite,
-                                              max_nonfinite_frac=max_nonfinite_frac, where=where)
-        if not keep.any():
-            raise SdssDataError(f"{where}: no usable (non-empty) stamp")
-        imgs.append(images[keep])
-        mjds.append(st.mjd[keep])
-        bands.append(st.band[keep])
-        counts.append(int(keep.sum()))
-        b = st.band[keep]
-        per_obj.append({
-            "n_epochs": int(len(np.unique(np.floor(st.mjd[keep])))),
-            "n_images": int(keep.sum()),
-            **{f"n_{x}": int((b == i + 1).sum()) for i, x in enumerate(BANDS)},
-            "mjd_min": float(st.mjd[keep].min()),
-            "mjd_max": float(st.mjd[keep].max()),
-            "n_masked_pixels": n_masked,
-            "n_dropped_images": int((~keep).sum()),
-        })
-    offsets = np.zeros(len(counts) + 1, dtype=np.int64)
-    offsets[1:] = np.cumsum(counts)
-    images = np.concatenate(imgs).astype(np.float32, copy=False)
-    del imgs
-    obj_index = np.repeat(np.arange(len(counts), dtype=np.int32), counts)
+    # one object at a time into the store (bounded memory: one HDF5 chunk of stamps + this object)
+    with stamp_writer(stamps_out, catalog["CID"].to_numpy(np.int64), stamp_size=stamp_size) as w:
+        for cid in tqdm(catalog["CID"].to_numpy(), desc="ingest sdss", mininterval=5.0, disable=not progress):
+            path = stamp_path(stamps_dir, cid)
+            st = read_stamps(path, expected_cid=int(cid), stamp_size=w.stamp_size)
+            where = f"{path} (CID {cid})"
+            keep, images, n_masked = clean_stamps(st.images, nonfinite=nonfinite,
+                                                  max_nonfinite_frac=max_nonfinite_frac, where=where)
+            if not keep.any():
+                raise SdssDataError(f"{where}: no usable (non-empty) stamp")
+            b = st.band[keep]
+            w.append(images[keep].astype(np.float32, copy=False), st.mjd[keep], b)
+            per_obj.append({
+                "n_epochs": int(len(np.unique(np.floor(st.mjd[keep])))),
+                "n_images": int(keep.sum()),
+                **{f"n_{x}": int((b == i + 1).sum()) for i, x in enumerate(BANDS)},
+                "mjd_min": float(st.mjd[keep].min()),
+                "mjd_max": float(st.mjd[keep].max()),
+                "n_masked_pixels": n_masked,
+                "n_dropped_images": int((~keep).sum()),
+            })
+            del st, images
+        n_images, s_final = w.n_images, w.stamp_size
     objects = pd.DataFrame({
         "CID": catalog["CID"].astype(np.int64),
         "label": catalog["label"].astype(str),
@@ -128,39 +124,17 @@ def ingest(catalog_path: str | os.PathLike, stamps_dir: str | os.PathLike, light
         "SIM_TYPE": catalog["SIM_TYPE"].fillna("").astype(str),
     })
     objects = pd.concat([objects, pd.DataFrame(per_obj)], axis=1)
-    lc = read_lightcurves(lightcurves_path, cids=catalog["CID"].to_numpy())
-    save_npz(stamps_out, images=images, obj_index=obj_index, mjd=np.concatenate(mjds).astype(np.float64),
-             band=np.concatenate(bands).astype(np.int8), offsets=offsets,
-             cid=catalog["CID"].to_numpy(np.int64))
     write_parquet(objects, objects_out)
     write_parquet(lc, lightcurves_out)
     summary = {
         "n_objects": int(len(objects)),
-        "n_images": int(len(images)),
-        "stamp_size": int(images.shape[1]),
+        "n_images": int(n_images),
+        "stamp_size": int(s_final),
         "n_lightcurve_points": int(len(lc)),
         "n_dropped_images": int(objects["n_dropped_images"].sum()),
         "n_masked_pixels": int(objects["n_masked_pixels"].sum()),
-        "images_per_object_median": float(np.median(counts)),
+        "images_per_object_median": float(objects["n_images"].median()),
         "epochs_per_object_median": float(objects["n_epochs"].median()),
     }
     log.info("ingested %s", summary)
     return summary
-
-
-def load_stamps(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Load ``stamps.npz`` and check its invariants (offsets, band ids, obj_index)."""
-    from ..io import load_npz
-
-    d = load_npz(path)
-    need = ("images", "obj_index", "mjd", "band", "offsets", "cid")
-    missing = [k for k in need if k not in d]
-    if missing:
-        raise SdssDataError(f"{path}: missing array(s) {missing}")
-    off = d["offsets"]
-    n = len(d["images"])
-    if off[0] != 0 or off[-1] != n or np.any(np.diff(off) < 1) or len(off) != len(d["cid"]) + 1:
-        raise SdssDataError(f"{path}: inconsistent offsets (first {off[:3]}, last {off[-1]}, n_images {n})")
-    if d["band"].min() < 1 or d["band"].max() > 5:
-        raise SdssDataError(f"{path}: band ids outside 1..5")
-    return d
