@@ -221,7 +221,38 @@ class LazyRows:
         return f"LazyRows(shape={self.shape}, dtype={self.dtype})"
 
 
-class GPStore(Mapping):
+class H5Arrays(Mapping):
+    """A read-only mapping over an open HDF5 file's datasets (``self._h5``): arrays of more than one
+    dimension as :class:`LazyRows`, one-dimensional ones read into memory. Shared by the GP store and
+    the SDSS stamp store (:mod:`transientrepro.sdss.stamp_store`)."""
+
+    _h5: Any
+    _arrays: dict[str, Any]
+
+    def _load_datasets(self) -> None:
+        for k, ds in self._h5.items():
+            self._arrays[k] = LazyRows(ds) if ds.ndim > 1 else ds[...]
+
+    def __getitem__(self, key):
+        return self._arrays[key]
+
+    def __iter__(self):
+        return iter(self._arrays)
+
+    def __len__(self) -> int:
+        return len(self._arrays)
+
+    def close(self) -> None:
+        self._h5.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class GPStore(H5Arrays):
     """The arrays of a ``gp.h5`` as a read-only mapping: per-object arrays and ``attr_*`` values in
     memory, ``X`` (and any other array with more than one axis) as :class:`LazyRows`."""
 
@@ -240,20 +271,7 @@ class GPStore(Mapping):
         for k, v in self._h5.attrs.items():
             if k.startswith("attr_"):
                 self._arrays[k] = np.asarray(v) if not isinstance(v, bytes) else np.asarray(v.decode())
-        for k, ds in self._h5.items():
-            self._arrays[k] = LazyRows(ds) if ds.ndim > 1 else ds[...]
-
-    def __getitem__(self, key):
-        return self._arrays[key]
-
-    def __iter__(self):
-        return iter(self._arrays)
-
-    def __len__(self) -> int:
-        return len(self._arrays)
-
-    def close(self) -> None:
-        self._h5.close()
+        self._load_datasets()
 
 
 def open_gp_arrays(path: str | os.PathLike) -> Mapping[str, Any]:

@@ -28,7 +28,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from ..gp_store import LazyRows
+from ..gp_store import H5Arrays, LazyRows
 
 
 class StampStoreError(ValueError):
@@ -174,7 +174,7 @@ def save_stamps(path: str | os.PathLike, stamps: Mapping[str, Any], chunk_stamps
                      np.asarray(stamps["band"])[a:b])
 
 
-class StampStore(Mapping):
+class StampStore(H5Arrays):
     """The arrays of a ``stamps.h5`` as a read-only mapping: ``images`` as :class:`LazyRows`, the
     one-dimensional arrays in memory. ``attrs`` holds the root attributes. Use :func:`load_stamps`,
     which also checks the invariants."""
@@ -195,31 +195,13 @@ class StampStore(Mapping):
             self.close()
             raise StampStoreError(f"{self.path}: stamp store version {version!r}, expected {STORE_VERSION}")
         self._arrays: dict[str, Any] = {}
-        for k, ds in self._h5.items():
-            self._arrays[k] = LazyRows(ds) if ds.ndim > 1 else ds[...]
-
-    def __getitem__(self, key):
-        return self._arrays[key]
-
-    def __iter__(self):
-        return iter(self._arrays)
-
-    def __len__(self) -> int:
-        return len(self._arrays)
+        self._load_datasets()
 
     @property
     def images_mb(self) -> float:
         """Size of ``images`` in MB (uncompressed; what reading all of it would hold)."""
         return self._arrays["images"].nbytes / 2**20 if "images" in self._arrays else 0.0
 
-    def close(self) -> None:
-        self._h5.close()
-
-    def __enter__(self) -> "StampStore":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 def check_stamps(stamps: Mapping[str, Any], source: str | os.PathLike) -> None:
