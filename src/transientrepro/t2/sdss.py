@@ -34,6 +34,7 @@ from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import balanced_accuracy_score
 
 from ..folds import SELECTION_NAMES, inner_split, summarise_cv
 from ..io import atomic_path, read_json, write_csv, write_json, write_parquet
@@ -124,8 +125,6 @@ def _score(y: np.ndarray, p: np.ndarray, metric: str) -> float:
     if metric == "loss":
         return -_nll(y, p)
     if metric == "balanced_accuracy":
-        from sklearn.metrics import balanced_accuracy_score
-
         return float(balanced_accuracy_score(y, p.argmax(1)))
     return float(np.mean(p.argmax(1) == y))
 
@@ -279,8 +278,6 @@ def run_sdss_t2(gp_path, split_path, split_info_path, variant: str, t2_config: M
                     pv[val_ok] = _predict(m, data, gp_row[val_all][val_ok])
                     yv = y_all[val_all]
                     score = _score(yv, pv, sel_metric)
-                    from sklearn.metrics import balanced_accuracy_score
-
                     row.update(val_loss=_nll(yv, pv), val_accuracy=float(np.mean(pv.argmax(1) == yv)),
                                val_balanced_accuracy=float(balanced_accuracy_score(yv, pv.argmax(1))))
                     if score > state["best"]:
