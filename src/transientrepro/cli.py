@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", default="config/config.yaml", help="config whose gp: section the model was trained with")
     p.add_argument("--train-info", help="the model's train_info.json (default: beside the model)")
     p.add_argument("--out", help="write the table here (CSV; default: print it)")
-    p.add_argument("--batch-size", type=int, default=4096)
+    p.add_argument("--batch-size", type=int, default=1024, help="objects per inference call (default 1024)")
     p.add_argument("--threads", type=int, default=None, help="TensorFlow threads (default: all cores)")
     args = ap.parse_args(argv)
     if args.cmd == "predict":

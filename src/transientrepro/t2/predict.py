@@ -25,7 +25,7 @@ class PredictError(ValueError):
 
 
 def classify(lightcurves_csv, metadata_csv, model_path, gp_section: Mapping[str, Any] | None,
-             train_info_path=None, batch_size: int = 4096, threads: int | None = None,
+             train_info_path=None, batch_size: int = 1024, threads: int | None = None,
              progress: bool = False) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Class probabilities of every object of ``metadata_csv``; returns ``(table, timings)``.
 
