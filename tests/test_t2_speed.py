@@ -106,5 +106,5 @@ def test_bench_t2_tiny_prints_both_paths():
     out = res.stdout
     for line in ("t2 training (legacy):", "t2 training (new):", "t2 training ratio new/legacy:",
                  "t2 inference (legacy):", "t2 inference (new):", "t2 inference ratio new/legacy:",
-                 "max |p_new - p_legacy|"):
+                 "max |p_new - p_legacy|", "per CPU-second"):
         assert line in out, out

@@ -169,19 +169,45 @@ def _attend(qkv):
     return ops.matmul(ops.softmax(ops.matmul(q, ops.transpose(k, (0, 2, 1))), axis=-1), v)
 
 
-#: Objects in flight at once in :func:`_map_objects` (TensorFlow's while loop); a few keep both
-#: cores busy while each object's scores stay in cache.
+#: Objects in flight at once in :func:`attention_per_object` (TensorFlow's while loop); a few keep
+#: both cores busy while each object's scores stay in cache.
 PARALLEL_OBJECTS = 4
 
 
-def _map_objects(fn, xs):
-    """``fn`` applied to each object (leading axis) of the tuple ``xs``: ``tf.map_fn`` on the
-    TensorFlow backend (bounded parallelism), ``keras.ops.map`` elsewhere."""
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
+def _attend_grad(args):
+    """Gradients of :func:`_attend` for one object, the attention weights recomputed in cache:
+    ``A = softmax(q k^T)``, ``out = A v``; ``dv = A^T dout``, ``dA = dout v^T``,
+    ``dS = A * (dA - sum_j dA A)`` (TensorFlow's softmax gradient), ``dq = dS k``, ``dk = dS^T q``."""
+    import tensorflow as tf
 
-        return tf.map_fn(fn, xs, fn_output_signature=xs[0].dtype, parallel_iterations=PARALLEL_OBJECTS)
-    return ops.map(fn, xs)
+    q, k, v, dout = args
+    a = tf.nn.softmax(tf.matmul(q, k, transpose_b=True), axis=-1)
+    dv = tf.matmul(a, dout, transpose_a=True)
+    da = tf.matmul(dout, v, transpose_b=True)
+    ds = (da - tf.reduce_sum(da * a, axis=-1, keepdims=True)) * a
+    return tf.matmul(ds, k), tf.matmul(ds, q, transpose_a=True), dv
+
+
+def attention_per_object(q, k, v):
+    """``softmax(q k^T) v`` object by object (leading axis) for q (already scaled), k, v of shape
+    (B, h, L, d_head). On the TensorFlow backend a ``tf.map_fn`` with a custom gradient that
+    recomputes each object's attention weights instead of storing the (B, h, L, L) tensor;
+    elsewhere ``keras.ops.map`` (autodiff)."""
+    if keras.backend.backend() != "tensorflow":
+        return ops.map(_attend, (q, k, v))
+    import tensorflow as tf
+
+    @tf.custom_gradient
+    def attend(q, k, v):
+        out = tf.map_fn(_attend, (q, k, v), fn_output_signature=q.dtype, parallel_iterations=PARALLEL_OBJECTS)
+
+        def grad(dout):
+            return tf.map_fn(_attend_grad, (q, k, v, dout), fn_output_signature=(q.dtype,) * 3,
+                             parallel_iterations=PARALLEL_OBJECTS)
+
+        return out, grad
+
+    return attend(q, k, v)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -228,7 +254,7 @@ class MultiHeadSelfAttention(layers.Layer):
         q = self._split(self.wq(x) / math.sqrt(self.d_head), b, length)  # (B, h, L, d_head)
         k = self._split(self.wk(x), b, length)
         v = self._split(self.wv(x), b, length)
-        heads = _map_objects(_attend, (q, k, v))
+        heads = attention_per_object(q, k, v)
         concat = ops.reshape(ops.transpose(heads, (0, 2, 1, 3)), (b, length, self.d))
         return self.wo(concat)
 
