@@ -90,6 +90,33 @@ def test_stream_predict_equals_legacy_predict():
     np.testing.assert_allclose(got, ref, atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("n_aux", [2, 0])
+def test_xla_inference_equals_plain_tensorflow(n_aux):
+    """t2.jit_compile: the XLA serving function against plain TensorFlow and the legacy path, with a
+    last batch of another shape (a second XLA compilation)."""
+    from transientrepro.t2.data import T2Data
+    from transientrepro.t2.stream import predict
+
+    new, old = twin_models(hp(), n_aux, "L")
+    x = make_inputs(70, n_aux=n_aux)
+    data = T2Data(x["lightcurve"], x.get("aux", np.zeros((70, 0), np.float32)), np.zeros(70, np.int64),
+                  np.arange(70, dtype=np.int64), list(range(14)))
+    plain = predict(new, data, 32, jit_compile=False)
+    xla = predict(new, data, 32, jit_compile=True)
+    np.testing.assert_allclose(xla, plain, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(xla, predict(old, data, 32, legacy=True), atol=1e-5, rtol=0)
+    np.testing.assert_array_equal(predict(new, data, 32, jit_compile=True), xla)  # reruns identical
+
+
+def test_jit_compile_setting_is_checked():
+    from transientrepro.t2.params import T2ConfigError, settings
+
+    assert settings({})["jit_compile"] is True
+    assert settings({"jit_compile": False})["jit_compile"] is False
+    with pytest.raises(T2ConfigError, match="t2.jit_compile must be true or false"):
+        settings({"jit_compile": "yes"})
+
+
 def test_saved_model_uses_the_fast_path(tmp_path):
     new, _ = twin_models(hp(), 2, "L")
     new.save(tmp_path / "m.keras")

@@ -35,7 +35,8 @@ def _predict(args) -> int:
 
     cfg = yaml.safe_load(Path(args.config).read_text()) or {}
     table, timings = classify(args.lightcurves, args.metadata, args.model, cfg.get("gp"), args.train_info,
-                              batch_size=args.batch_size, threads=args.threads)
+                              batch_size=args.batch_size, threads=args.threads,
+                              jit_compile=bool((cfg.get("t2") or {}).get("jit_compile", True)))
     if args.out:
         from .io import write_csv
 

@@ -192,7 +192,7 @@ def run_one(gp_paths: Mapping[str, str], split_path: str, t2_section: Mapping[st
     apply_fitted(te, fitted)
     t0 = time.perf_counter()
     model, history, info = train(tr, s["hyperparameters"], s, seed, len(codes), test=te if s["validation"] == "test_set_optimistic" else None)
-    proba = predict(model, te).astype(np.float64)
+    proba = predict(model, te, jit_compile=bool(s.get("jit_compile", True))).astype(np.float64)
     m = classification_metrics(te.y, proba, names)
     name, _, setting = run.partition(SEP)
     rec = {

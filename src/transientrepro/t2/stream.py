@@ -55,28 +55,32 @@ PREDICT_BATCH = 1024
 _SERVING: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-def serving_fn(model):
+def serving_fn(model, jit_compile: bool = True):
     """A ``tf.function`` of ``model(inputs, training=False)`` traced once for any batch size (input
     signature with a free batch axis), cached per model: no ``model.predict`` machinery (tf.data
-    adapter, callbacks, per-call retracing) between batches."""
-    fn = _SERVING.get(model)
+    adapter, callbacks, per-call retracing) between batches. ``jit_compile`` (config
+    ``t2.jit_compile``): XLA, compiled once per batch shape; probabilities within ~1e-6 of plain
+    TensorFlow."""
+    cache = _SERVING.setdefault(model, {})
+    fn = cache.get(bool(jit_compile))
     if fn is None:
         import tensorflow as tf
 
         names = [t.name.split(":")[0] for t in model.inputs]
         spec = {n: tf.TensorSpec((None, *t.shape[1:]), t.dtype, name=n) for n, t in zip(names, model.inputs)}
 
-        @tf.function(input_signature=[spec], reduce_retracing=True)
+        @tf.function(input_signature=[spec], jit_compile=bool(jit_compile))
         def fn(inputs):
             return model(inputs, training=False)
 
-        _SERVING[model] = fn
+        cache[bool(jit_compile)] = fn
     return fn
 
 
-def predict(model, data, batch_size: int = PREDICT_BATCH, legacy: bool = False) -> np.ndarray:
+def predict(model, data, batch_size: int = PREDICT_BATCH, legacy: bool = False,
+            jit_compile: bool = True) -> np.ndarray:
     """Class probabilities (float32, N x C) of every object of the :class:`~.data.T2Data` ``data``,
-    ``batch_size`` objects per call of :func:`serving_fn`: from memory for an in-memory split, batch
+    ``batch_size`` objects per call of :func:`serving_fn` (XLA-compiled unless ``jit_compile`` is false): from memory for an in-memory split, batch
     by batch from the GP store for a streamed one. ``legacy=True``: ``model.predict`` as before
     issue 12 (kept for ``make bench``'s ratio; the same numbers to ~1e-7)."""
     if legacy:
@@ -84,7 +88,7 @@ def predict(model, data, batch_size: int = PREDICT_BATCH, legacy: bool = False) 
             return model.predict(batches(data, np.arange(len(data)), batch_size), verbose=0)
         return model.predict(data.inputs(), batch_size=batch_size, verbose=0)
     n = len(data)
-    fn = serving_fn(model)
+    fn = serving_fn(model, jit_compile)
     names = [t.name.split(":")[0] for t in model.inputs]
     out = np.empty((n, model.outputs[0].shape[-1]), np.float32)
     full = None if data.streamed else data.inputs()

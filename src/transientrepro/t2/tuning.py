@@ -74,7 +74,7 @@ def cv_score(
             shuffle=True,
             verbose=0,
         )
-        p = predict(model, data.take(te))
+        p = predict(model, data.take(te), jit_compile=bool(s.get("jit_compile", True)))
         scores.append(flat_weighted_log_loss(data.y[te], p, n_classes))
     keras.backend.clear_session()
     score = float(np.mean(scores))
