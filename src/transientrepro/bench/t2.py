@@ -7,8 +7,8 @@ same starting weights, so that their ratio is not blurred by other load on the m
     python -m transientrepro.bench.t2 --gp results/plasticc/gp/gp.h5   # real GP arrays
 
 new    -- per-object attention (``MultiHeadSelfAttention.impl = "per_object"``), ``model.fit`` on the
-          in-memory arrays; inference through :func:`transientrepro.t2.stream.predict` (a traced
-          serving function, 1,024 objects per call).
+          in-memory arrays; inference through :func:`transientrepro.t2.stream.predict` (a serving
+          function traced once and XLA-compiled, ``t2.jit_compile``; 1,024 objects per call).
 legacy -- the all-heads attention (``impl = "legacy"``) and ``model.predict(batch_size=1024)``.
 
 Training uses the embedded recipe's loss and optimiser (``batch_flat``, Adam with clipnorm 1.0, batch
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"t2 training ratio new/legacy: {tr['new'] / tr['legacy']:.2f}x "
           f"(goal >= {GOAL_TRAINING:,.0f} samples/s: {'met' if tr['new'] >= GOAL_TRAINING else 'not met'})")
     print(f"t2 inference (legacy): {fmt(inf['legacy'])} objects/s -- model.predict, batch {args.predict_batch}")
-    print(f"t2 inference (new): {fmt(inf['new'])} objects/s -- stream.predict serving function, batch {args.predict_batch}")
+    print(f"t2 inference (new): {fmt(inf['new'])} objects/s -- stream.predict, XLA serving function, batch {args.predict_batch}")
     print(f"t2 inference ratio new/legacy: {pr['new'] / pr['legacy']:.2f}x "
           f"(goal >= {GOAL_INFERENCE:,.0f} objects/s: {'met' if pr['new'] >= GOAL_INFERENCE else 'not met'}; "
           f"GP stage excluded, see == gp)")
