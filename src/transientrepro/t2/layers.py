@@ -241,6 +241,8 @@ class MultiHeadSelfAttention(layers.Layer):
         return ops.transpose(x, (0, 2, 1, 3))  # (B, h, L, d_head)
 
     def call(self, x, return_attention: bool = False):
+        if self.impl not in ("per_object", "legacy"):
+            raise ValueError(f"MultiHeadSelfAttention.impl must be 'per_object' or 'legacy', got {self.impl!r}")
         if self.impl == "legacy" or return_attention:
             return self._call_legacy(x, return_attention)
         # Object by object: the legacy path builds the (B, h, L, L) score tensor of the whole batch
