@@ -35,7 +35,8 @@ def _predict(args) -> int:
 
     cfg = yaml.safe_load(Path(args.config).read_text()) or {}
     table, timings = classify(args.lightcurves, args.metadata, args.model, cfg.get("gp"), args.train_info,
-                              batch_size=args.batch_size, threads=args.threads)
+                              batch_size=args.batch_size, threads=args.threads,
+                              jit_compile=bool((cfg.get("t2") or {}).get("jit_compile", True)))
     if args.out:
         from .io import write_csv
 
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", default="config/config.yaml", help="config whose gp: section the model was trained with")
     p.add_argument("--train-info", help="the model's train_info.json (default: beside the model)")
     p.add_argument("--out", help="write the table here (CSV; default: print it)")
-    p.add_argument("--batch-size", type=int, default=4096)
+    p.add_argument("--batch-size", type=int, default=1024, help="objects per inference call (default 1024)")
     p.add_argument("--threads", type=int, default=None, help="TensorFlow threads (default: all cores)")
     args = ap.parse_args(argv)
     if args.cmd == "predict":

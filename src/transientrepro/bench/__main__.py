@@ -2,7 +2,8 @@
 
 Each sub-benchmark runs in its own process so TensorFlow and PyTorch never share one:
   transientrepro.bench.gp          GP interpolation: george vs the batched engine, objects per CPU-second
-  transientrepro.bench.t2          t2 training samples/s (TensorFlow/Keras)
+  transientrepro.bench.t2          t2 training samples/s and inference objects/s (TensorFlow/Keras):
+                                   today's path and the one before issue 12, same run, and their ratio
   transientrepro.bench.convention  ConvEntion training/inference sequences/s (PyTorch)
 """
 from __future__ import annotations

@@ -170,6 +170,7 @@ def run_one(gp_paths: Mapping[str, str], split_path: str, t2_section: Mapping[st
     from .params import class_codes_and_names, settings
     from .scaling import apply_fitted, fit_and_apply
     from .training import configure_tensorflow, train
+    from .stream import predict
 
     abl = ablation_settings(t2_section)
     sec = run_section(t2_section, gp_section, run)
@@ -191,7 +192,7 @@ def run_one(gp_paths: Mapping[str, str], split_path: str, t2_section: Mapping[st
     apply_fitted(te, fitted)
     t0 = time.perf_counter()
     model, history, info = train(tr, s["hyperparameters"], s, seed, len(codes), test=te if s["validation"] == "test_set_optimistic" else None)
-    proba = model.predict(te.inputs(), batch_size=1024, verbose=0).astype(np.float64)
+    proba = predict(model, te, jit_compile=bool(s.get("jit_compile", True))).astype(np.float64)
     m = classification_metrics(te.y, proba, names)
     name, _, setting = run.partition(SEP)
     rec = {

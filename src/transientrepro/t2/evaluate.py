@@ -75,11 +75,12 @@ def evaluate(
     concat: str,
     cam_max_objects: int = 0,
     batch_size: int = 1024,
+    jit_compile: bool = True,
 ) -> tuple[dict[str, Any], pd.DataFrame, dict[str, np.ndarray]]:
     """Metrics, predictions table and CAM arrays of ``model`` on ``test`` (already scaled)."""
     from .stream import predict
 
-    proba = predict(model, test, batch_size).astype(np.float64)
+    proba = predict(model, test, batch_size, jit_compile=jit_compile).astype(np.float64)
     metrics = classification_metrics(test.y, proba, class_names)
     preds = predictions_frame(test, proba, test.codes)
     L = test.X.shape[1]
@@ -146,7 +147,8 @@ def run_evaluation(
     test = data["test"]
     apply_fitted(test, info)
     model = keras.models.load_model(model_path, compile=False)
-    metrics, preds, cams = evaluate(model, test, names, s["concat"], int(s["cam_max_objects"]))
+    metrics, preds, cams = evaluate(model, test, names, s["concat"], int(s["cam_max_objects"]),
+                                    jit_compile=bool(s["jit_compile"]))
     hp = info["hyperparameters"]
     row = parameter_count_row(variant, hp, model.count_params(), test.X.shape[2], len(codes), test.aux.shape[1], s["concat"])
     paper_row = table2_parameter_count_row(variant, test.X.shape[1], test.X.shape[2], len(codes), test.aux.shape[1], s["concat"])

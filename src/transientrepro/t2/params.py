@@ -136,6 +136,7 @@ DEFAULTS: dict[str, Any] = {
     "aux_scaling": "none",
     "enqueue_pinned": True,
     "deterministic": True,
+    "jit_compile": True,
     "gpu": 0,
     "mem_mb": 4000,
     "runtime": 60,
@@ -199,6 +200,8 @@ def settings(t2_config: Mapping[str, Any] | None) -> dict[str, Any]:
             continue
         if isinstance(s[k], bool) or not isinstance(s[k], (int, float)) or int(s[k]) < 1:
             raise T2ConfigError(f"t2.{k} must be an integer >= 1{' or auto' if k == 'batch_size' else ''}, got {s[k]!r}")
+    if not isinstance(s["jit_compile"], bool):
+        raise T2ConfigError(f"t2.jit_compile must be true or false, got {s['jit_compile']!r}")
     if float(s["stream_above_mb"]) < 0 or int(s["scaling_fit_max_objects"]) < 1:
         raise T2ConfigError(f"t2.stream_above_mb must be >= 0 and t2.scaling_fit_max_objects >= 1, got "
                             f"{s['stream_above_mb']!r}, {s['scaling_fit_max_objects']!r}")

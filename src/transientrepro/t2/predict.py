@@ -25,8 +25,8 @@ class PredictError(ValueError):
 
 
 def classify(lightcurves_csv, metadata_csv, model_path, gp_section: Mapping[str, Any] | None,
-             train_info_path=None, batch_size: int = 4096, threads: int | None = None,
-             progress: bool = False) -> tuple[pd.DataFrame, dict[str, Any]]:
+             train_info_path=None, batch_size: int = 1024, threads: int | None = None,
+             progress: bool = False, jit_compile: bool = True) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Class probabilities of every object of ``metadata_csv``; returns ``(table, timings)``.
 
     ``table``: object_id, predicted (class code), predicted_name, p_<code> for the 14 classes
@@ -85,10 +85,10 @@ def classify(lightcurves_csv, metadata_csv, model_path, gp_section: Mapping[str,
     t_first = t_steady = 0.0
     if n:
         t0 = time.perf_counter()
-        proba = predict(model, data, batch_size).astype(np.float64)
+        proba = predict(model, data, batch_size, jit_compile=jit_compile).astype(np.float64)
         t_first = time.perf_counter() - t0
         t0 = time.perf_counter()  # again, traced: the steady-state speed a broker would see
-        again = predict(model, data, batch_size).astype(np.float64)
+        again = predict(model, data, batch_size, jit_compile=jit_compile).astype(np.float64)
         t_steady = time.perf_counter() - t0
         if not np.allclose(again, proba, atol=1e-6):
             raise AssertionError("two predictions of the same inputs differ")
@@ -120,6 +120,7 @@ def classify(lightcurves_csv, metadata_csv, model_path, gp_section: Mapping[str,
         "predict_seconds": t_steady,
         "objects_per_s": n / t_steady if t_steady > 0 else float("nan"),
         "batch_size": int(batch_size),
+        "jit_compile": bool(jit_compile),
     }
     return table, timings
 
@@ -129,5 +130,5 @@ def format_timings(t: Mapping[str, Any]) -> str:
             f"({t['n_gp_excluded']} excluded by the GP stage)\n"
             f"  GP ({t['gp_engine']}): {t['gp_seconds']:.2f} s, {t['gp_objects_per_s']:.1f} objects/s (not in the figure below)\n"
             f"  t2 inference: {t['objects_per_s']:.0f} objects/s ({t['predict_seconds'] * 1e3:.1f} ms for "
-            f"{t['n_classified']} objects at batch {t['batch_size']}; first call, with graph tracing: "
+            f"{t['n_classified']} objects at batch {t['batch_size']}{', XLA' if t.get('jit_compile') else ''}; first call, with graph tracing: "
             f"{t['predict_seconds_first'] * 1e3:.1f} ms)")

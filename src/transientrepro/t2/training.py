@@ -76,7 +76,7 @@ def _callbacks(val: T2Data, n_classes: int, s: Mapping[str, Any], verbose_log: b
         """Eq. (13) on the validation data after each epoch -> ``logs['val_flat_log_loss']``."""
 
         def on_epoch_end(self, epoch, logs=None):
-            p = predict(self.model, val, 1024)
+            p = predict(self.model, val, jit_compile=bool(s.get("jit_compile", True)))
             logs["val_flat_log_loss"] = flat_weighted_log_loss(val.y, p, n_classes)
             logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
 

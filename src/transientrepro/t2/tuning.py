@@ -47,6 +47,7 @@ def cv_score(
     from sklearn.model_selection import StratifiedKFold
 
     from .model import build_and_compile
+    from .stream import predict
     from .params import settings
 
     s = settings(None) if s is None else s
@@ -73,7 +74,7 @@ def cv_score(
             shuffle=True,
             verbose=0,
         )
-        p = model.predict(data.inputs(te), batch_size=1024, verbose=0)
+        p = predict(model, data.take(te), jit_compile=bool(s.get("jit_compile", True)))
         scores.append(flat_weighted_log_loss(data.y[te], p, n_classes))
     keras.backend.clear_session()
     score = float(np.mean(scores))
