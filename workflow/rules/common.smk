@@ -176,6 +176,10 @@ def data_table_items():
 # The PLAsTiCC -> GP -> t2 chain is the longest of the run; its jobs go first when cores are free
 # (the SDSS/ConvEntion jobs fill the gaps), which keeps the embedded `make run` within its budget.
 T2_CHAIN_PRIORITY = 10
+# ConvEntion's pre-train -> fine-tune jobs are the next longest (the fine-tuning the longest single jobs
+# after t2's training): they go before the baselines and t2 on SDSS, which are short and fill the gaps,
+# so the run does not end on one long fine-tuning job with the other core idle.
+CONV_CHAIN_PRIORITY = 5
 
 
 def array_file_mb(path):

@@ -81,6 +81,7 @@ rule convention_pretrain:
         "benchmarks/convention/pretrain_{variant}.tsv"
     conda:
         ENV_TORCH
+    priority: CONV_CHAIN_PRIORITY
     threads: CONV["threads"]
     resources:
         mem_mb=stamps_mem_mb(CONV),
@@ -117,6 +118,7 @@ rule convention_finetune:
         "benchmarks/convention/finetune_{variant}.tsv"
     conda:
         ENV_TORCH
+    priority: CONV_CHAIN_PRIORITY
     threads: CONV["threads"]
     resources:
         mem_mb=stamps_mem_mb(CONV),
