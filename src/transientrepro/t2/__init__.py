@@ -19,6 +19,8 @@ Modules
 - ``data``     data loading and checks; ``training`` training with eq. 13 monitoring (§4.4) and the
                authors' callbacks; ``tuning`` the CV TPE objective and workers (§4.5).
 - ``evaluate`` metrics, predictions, CAMs and parameter-count rows of a trained model.
+- ``sdss``     t2 on the SDSS-II light curves with ConvEntion's objects, folds and protocol (a new
+               comparison; ``workflow/rules/t2_sdss.smk``).
 
 Variants: ``t2`` (redshift and its error concatenated along L, L' = L + 2, or along M with
 ``t2.concat: M``) and ``t2_noz`` (light curves only).
