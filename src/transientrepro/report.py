@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -203,8 +204,6 @@ SAME_OBJECTS_NOTE = (
 
 def _group_of(model: str) -> tuple[str, str] | None:
     """(bands, task) of an SDSS model key (ConvEntion, t2 on SDSS, image baselines); None otherwise."""
-    import re
-
     m = re.fullmatch(r"(?:convention|t2_sdss|cnn_gru|cnn_lstm)_(ugriz|g)(_3class)?(?:_noz)?", model)
     if m:
         return m.group(1), ("3class" if m.group(2) else "4class")

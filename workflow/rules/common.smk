@@ -1,5 +1,6 @@
 # Helpers shared by every stage: paths derived from the config, target lists.
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -71,8 +72,6 @@ T2S_VARIANT_RE = "t2_sdss_(ugriz|g)(_3class)?(_noz)?"
 
 def t2_sdss_parts(variant):
     """(bands, task) of a t2_sdss variant: which GP arrays and which ConvEntion split it uses."""
-    import re
-
     m = re.fullmatch(T2S_VARIANT_RE, variant)
     return m.group(1), ("3class" if m.group(2) else "4class")
 

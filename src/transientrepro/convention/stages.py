@@ -113,7 +113,9 @@ def run_split_table(objects_path, stamps_path, variant: str, section: Mapping[st
     (class names, fold seed, ``n_folds``, ``inner_val_fraction``), for the models of other frameworks
     that are compared with ConvEntion on the same objects and folds (t2 on SDSS, :mod:`..t2.sdss`)."""
     bands, task = parse_variant(variant)
-    data = load_data(objects_path, stamps_path, bands, task, section, partition_seed)
+    # the table needs the objects, labels and partitions only: stream_above_mb 0 keeps the normalised
+    # images unread (a lazy view) instead of materialising them
+    data = load_data(objects_path, stamps_path, bands, task, {**section, "stream_above_mb": 0}, partition_seed)
     cfg = train_config(section)
     table = split_table(data, cfg)
     write_parquet(table, out_table)

@@ -99,21 +99,20 @@ def load_variant_data(gp_path, split_path, use_z: bool) -> tuple[T2Data, pd.Data
     pos = pd.Series(np.arange(len(ids)), index=ids)
     has_gp = split["object_id"].isin(ids).to_numpy()
     rows = pos.loc[split["object_id"].to_numpy()[has_gp]].to_numpy()
-    X = np.asarray(gp["X"][np.sort(rows)] if len(rows) else np.zeros((0,) + tuple(gp["X"].shape[1:])), np.float32)
-    X = X[np.argsort(np.argsort(rows))] if len(rows) else X  # back to the split's order
+    X = np.asarray(gp["X"][rows], np.float32)  # in the split's order (a gp.h5 is read block by block)
     aux = (np.stack([np.asarray(gp["z"])[rows], np.asarray(gp["z_err"])[rows]], axis=1).astype(np.float32)
            if use_z else np.zeros((len(rows), 0), np.float32))
     y = split["y"].to_numpy(np.int64)[has_gp]
     return T2Data(X, aux, y, split["object_id"].to_numpy(np.int64)[has_gp]), split, has_gp
 
 
-def _predict(model, data: T2Data, idx: np.ndarray, batch: int = 1024) -> np.ndarray:
-    """Softmax probabilities of ``data``'s rows ``idx`` (the model's compiled predict step)."""
-    out = []
-    for a in range(0, len(idx), batch):
-        out.append(np.asarray(model.predict_on_batch(data.inputs(idx[a:a + batch]))))
-    n_classes = int(model.output_shape[-1])
-    return np.concatenate(out).astype(np.float64) if out else np.zeros((0, n_classes))
+def _predict(model, data: T2Data, idx: np.ndarray) -> np.ndarray:
+    """Class probabilities of ``data``'s rows ``idx`` through t2's serving function
+    (:func:`.stream.predict`), traced once for the variant's one network. Without XLA: these small
+    validation and test sets change size every fold, and XLA compiles once per shape."""
+    from .stream import predict
+
+    return predict(model, data.take(idx), jit_compile=False).astype(np.float64)
 
 
 def _nll(y: np.ndarray, p: np.ndarray) -> float:
@@ -165,7 +164,7 @@ class _Trainer:
         for v, v0 in zip(self.model.optimizer.variables, self._opt0):
             v.assign(v0)
 
-    def fit(self, model, rows: np.ndarray, epochs: int, on_epoch=None, seed: int = 0) -> list[dict[str, float]]:
+    def fit(self, rows: np.ndarray, epochs: int, on_epoch=None, seed: int = 0) -> list[dict[str, float]]:
         """Train on ``rows`` for ``epochs`` (a seeded shuffle per epoch, one ``train_on_batch`` per
         batch: the same steps as ``model.fit`` without building an input pipeline per call, which
         dominated these small fits); ``on_epoch(epoch)`` returns extra per-epoch log entries.
@@ -174,7 +173,7 @@ class _Trainer:
 
         from .training import _sample_weights, class_weights
 
-        y = self.data.y[rows]
+        model, y = self.model, self.data.y[rows]
         sw = _sample_weights(class_weights(y, self.C), y) if self.s["loss"] == "class_weighted" else None
         y1 = keras.utils.to_categorical(y, self.C)
         rng = np.random.default_rng(np.random.SeedSequence([int(seed), 7]))
@@ -237,7 +236,7 @@ def run_sdss_t2(gp_path, split_path, split_info_path, variant: str, t2_config: M
     # --- pre-training on the photometrically typed objects
     model = trainer.model
     t0 = time.time()
-    pre_logs = trainer.fit(model, pre, sec["epochs_pretrain"], seed=seed)
+    pre_logs = trainer.fit(pre, sec["epochs_pretrain"], seed=seed)
     pre_seconds = time.time() - t0
     trainer.keep_pretrained()
     with atomic_path(out_dir / "pretrain.weights.h5") as tmp:
@@ -267,11 +266,12 @@ def run_sdss_t2(gp_path, split_path, split_info_path, variant: str, t2_config: M
         proba = {"last": [], "selected": []}
         sel_epochs = []
         for e in range(n_ens):
-            trainer.reset_for_member(int(info["fold_seed"]) + 1000 * f + e)
-            m = model
+            member_seed = int(info["fold_seed"]) + 1000 * f + e  # ConvEntion's member seed
+            trainer.reset_for_member(member_seed)
+            m = trainer.model
             state = {"best": -np.inf, "epoch": 0, "weights": None}
 
-            def on_epoch(epoch, m=m, state=state):
+            def on_epoch(epoch, state=state):
                 row = {}
                 if len(val_all):
                     pv = uniform[:1].repeat(len(val_all), 0)
@@ -287,7 +287,7 @@ def run_sdss_t2(gp_path, split_path, split_info_path, variant: str, t2_config: M
                 row.update(test_loss=_nll(y_te, pt), test_accuracy=float(np.mean(pt.argmax(1) == y_te)))
                 return row
 
-            logs = trainer.fit(m, fit_rows, sec["epochs_finetune"], on_epoch, seed=int(info["fold_seed"]) + 1000 * f + e)
+            logs = trainer.fit(fit_rows, sec["epochs_finetune"], on_epoch, seed=member_seed)
             p_last = uniform.copy()
             p_last[te_ok] = _predict(m, data, gp_row[te_all][te_ok])
             proba["last"].append(p_last)
