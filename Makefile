@@ -21,6 +21,8 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/pip install -q -r requirements.txt
 	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 	$(BIN)/pip check
+	@# t2's fused attention op (C++, TensorFlow custom op); without a compiler t2 falls back to TensorFlow's ops
+	$(BIN)/python -m transientrepro.t2.fused --build || echo "warning: fused attention op not built; t2 will use TensorFlow's attention ops (slower)"
 	@touch $@
 
 setup: $(STAMP)  ## create/refresh .venv from pinned versions

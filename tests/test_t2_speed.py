@@ -1,8 +1,8 @@
-"""Issue 12 item 2: the faster t2 paths give today's numbers. The per-object attention
-(``MultiHeadSelfAttention.impl = "per_object"``, the default) against the all-heads formulation it
-replaced (``"legacy"``) on the same weights: predictions within 1e-5, gradients within float32
-rounding; the inference entry point (:func:`transientrepro.t2.stream.predict`) against the legacy
-``model.predict``; and the t2 benchmark's output at a tiny size."""
+"""Issue 12 item 2: the faster t2 paths give today's numbers. The model with the fused attention op
+(``t2.attention_kernel`` fused, the default where it builds) against TensorFlow's all-heads attention
+(``tf``, the path before issue 12) on the same weights: predictions within 1e-5, gradients within
+float32 rounding; the inference entry point (:func:`transientrepro.t2.stream.predict`) against the
+previous ``model.predict``; and the t2 benchmark's output at a tiny size."""
 import os
 import subprocess
 import sys
@@ -13,7 +13,8 @@ import pytest
 
 import keras
 
-from transientrepro.t2.layers import TransformerBlock
+from transientrepro.t2 import fused
+from transientrepro.t2.layers import TransformerBlock, attention_kernel, uses_fused_attention
 from transientrepro.t2.model import build_t2
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,10 +31,13 @@ def set_impl(model, impl):
     return model
 
 
+NEW = "fused" if fused.available() else "tf"
+
+
 def twin_models(params, n_aux, concat, L=20, M=6, C=14):
-    """Two models with the same weights, one per attention implementation."""
-    new = build_t2(L, M, C, params, n_aux=n_aux, concat=concat, positional_encoding="vaswani")
-    old = set_impl(build_t2(L, M, C, params, n_aux=n_aux, concat=concat, positional_encoding="vaswani"), "legacy")
+    """Two models with the same weights: the fused op (where it builds) and TensorFlow's ops."""
+    new = set_impl(build_t2(L, M, C, params, n_aux=n_aux, concat=concat, positional_encoding="vaswani"), NEW)
+    old = set_impl(build_t2(L, M, C, params, n_aux=n_aux, concat=concat, positional_encoding="vaswani"), "tf")
     old.set_weights(new.get_weights())
     return new, old
 
@@ -52,7 +56,7 @@ def make_inputs(n, L=20, M=6, n_aux=2, seed=0):
     (hp(d=16, h=4, d_ff=40, N=2), 2, "M"),
     (hp(d=8, h=1, d_ff=8), 2, "L"),  # one head
 ])
-def test_per_object_attention_predicts_as_legacy(params, n_aux, concat):
+def test_fused_attention_predicts_as_tensorflow(params, n_aux, concat):
     new, old = twin_models(params, n_aux, concat)
     x = make_inputs(37, n_aux=n_aux)  # not a multiple of any batch size below
     ref = old.predict(x, batch_size=16, verbose=0)
@@ -61,7 +65,7 @@ def test_per_object_attention_predicts_as_legacy(params, n_aux, concat):
     assert np.abs(new.predict(x, batch_size=16, verbose=0) - ref).max() < 1e-6
 
 
-def test_per_object_attention_gradients_match_legacy():
+def test_fused_attention_gradients_match_tensorflow():
     import tensorflow as tf
 
     new, old = twin_models(hp(), 2, "L")
@@ -105,6 +109,7 @@ def test_xla_inference_equals_plain_tensorflow(n_aux):
     xla = predict(new, data, 32, jit_compile=True)
     np.testing.assert_allclose(xla, plain, atol=1e-5, rtol=0)
     np.testing.assert_allclose(xla, predict(old, data, 32, legacy=True), atol=1e-5, rtol=0)
+    np.testing.assert_allclose(predict(old, data, 32, jit_compile=True), plain, atol=1e-5, rtol=0)  # whole-function XLA
     np.testing.assert_array_equal(predict(new, data, 32, jit_compile=True), xla)  # reruns identical
 
 
@@ -117,12 +122,15 @@ def test_jit_compile_setting_is_checked():
         settings({"jit_compile": "yes"})
 
 
-def test_saved_model_uses_the_fast_path(tmp_path):
+def test_saved_model_uses_the_configured_kernel(tmp_path):
+    """The kernel is not saved with the model: a loaded model runs whatever t2.attention_kernel chose."""
     new, _ = twin_models(hp(), 2, "L")
     new.save(tmp_path / "m.keras")
     loaded = keras.models.load_model(tmp_path / "m.keras")
     blocks = [l for l in loaded.layers if isinstance(l, TransformerBlock)]
-    assert blocks and all(b.attention.impl == "per_object" for b in blocks)
+    assert blocks and all(b.attention.impl is None for b in blocks)
+    assert uses_fused_attention(loaded) == (attention_kernel() == "fused")
+    assert attention_kernel() == NEW
 
 
 def test_bench_t2_tiny_prints_both_paths():
@@ -131,7 +139,7 @@ def test_bench_t2_tiny_prints_both_paths():
                           "--threads", "1"], capture_output=True, text=True, env=env, timeout=600)
     assert res.returncode == 0, res.stderr[-2000:]
     out = res.stdout
-    for line in ("t2 training (legacy):", "t2 training (new):", "t2 training ratio new/legacy:",
-                 "t2 inference (legacy):", "t2 inference (new):", "t2 inference ratio new/legacy:",
-                 "max |p_new - p_legacy|", "per CPU-second"):
+    for line in ("t2 training (previous):", "t2 training (new):", "t2 training ratio new/previous:",
+                 "t2 inference (previous):", "t2 inference (new):", "t2 inference ratio new/previous:",
+                 "max |p_new - p_previous|", "per CPU-second"):
         assert line in out, out

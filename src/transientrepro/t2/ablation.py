@@ -176,7 +176,7 @@ def run_one(gp_paths: Mapping[str, str], split_path: str, t2_section: Mapping[st
     sec = run_section(t2_section, gp_section, run)
     grid = sec.pop("gp_time_grid")
     s = settings(sec)
-    configure_tensorflow(seed, threads, deterministic=bool(s["deterministic"]))
+    configure_tensorflow(seed, threads, deterministic=bool(s["deterministic"]), attention_kernel=s["attention_kernel"])
     codes, names = class_codes_and_names()
     split = load_split(split_path)
     gps = {k: load_gp(p) for k, p in gp_paths.items()}

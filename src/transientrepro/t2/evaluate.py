@@ -137,7 +137,7 @@ def run_evaluation(
     from .training import configure_tensorflow
 
     s = settings(t2_config)
-    configure_tensorflow(seed, threads, deterministic=bool(s["deterministic"]))
+    configure_tensorflow(seed, threads, deterministic=bool(s["deterministic"]), attention_kernel=s["attention_kernel"])
     info = read_json(train_info_path)
     if info.get("variant") != variant:
         raise ValueError(f"{train_info_path}: trained for variant {info.get('variant')!r}, not {variant!r}")

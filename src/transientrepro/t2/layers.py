@@ -9,7 +9,8 @@ saved model loads back with ``keras.models.load_model`` once this module has bee
 - :class:`PositionalEncoding` -- §2.3.3, eqs. (9)-(10), the paper's formula as written
   (see :func:`positional_encoding`).
 - :class:`MultiHeadSelfAttention` -- §2.3.1, eqs. (5)-(6), with ``h d_v = d`` so its four linear
-  maps W^Q, W^K, W^V, W^O hold ``4 (d*d + d)`` parameters (§3.7).
+  maps W^Q, W^K, W^V, W^O hold ``4 (d*d + d)`` parameters (§3.7). The attention itself runs in the
+  fused op of :mod:`.fused` or in TensorFlow's ops (config ``t2.attention_kernel``).
 - :class:`TransformerBlock` -- §2.3.2, eq. (8): attention, dropout, residual + LayerNorm, then the
   feed-forward network (``d -> d_ff`` ReLU, ``d_ff -> d`` linear), dropout, residual + LayerNorm.
 """
@@ -163,51 +164,25 @@ class PositionalEncoding(layers.Layer):
         return input_shape
 
 
-def _attend(qkv):
-    """Scaled dot-product attention of one object: q (already scaled), k, v (h, L, d_head)."""
-    q, k, v = qkv
-    return ops.matmul(ops.softmax(ops.matmul(q, ops.transpose(k, (0, 2, 1))), axis=-1), v)
+#: The attention kernel of every :class:`MultiHeadSelfAttention` traced from now on: ``fused`` (the op
+#: of :mod:`.fused`) or ``tf`` (TensorFlow's ops). Set through :func:`use_attention_kernel`.
+_KERNEL: dict = {"kind": None}  # None: "auto", resolved at the first trace
 
 
-#: Objects in flight at once in :func:`attention_per_object` (TensorFlow's while loop); a few keep
-#: both cores busy while each object's scores stay in cache.
-PARALLEL_OBJECTS = 4
+def use_attention_kernel(kind: str = "auto") -> str:
+    """Select the attention kernel (config ``t2.attention_kernel``: auto, fused or tf) for the layers
+    traced from now on; returns the one in use (``auto`` resolves to fused when the op builds)."""
+    from .fused import resolve
+
+    _KERNEL["kind"] = resolve(kind)
+    return _KERNEL["kind"]
 
 
-def _attend_grad(args):
-    """Gradients of :func:`_attend` for one object, the attention weights recomputed in cache:
-    ``A = softmax(q k^T)``, ``out = A v``; ``dv = A^T dout``, ``dA = dout v^T``,
-    ``dS = A * (dA - sum_j dA A)`` (TensorFlow's softmax gradient), ``dq = dS k``, ``dk = dS^T q``."""
-    import tensorflow as tf
-
-    q, k, v, dout = args
-    a = tf.nn.softmax(tf.matmul(q, k, transpose_b=True), axis=-1)
-    dv = tf.matmul(a, dout, transpose_a=True)
-    da = tf.matmul(dout, v, transpose_b=True)
-    ds = (da - tf.reduce_sum(da * a, axis=-1, keepdims=True)) * a
-    return tf.matmul(ds, k), tf.matmul(ds, q, transpose_a=True), dv
-
-
-def attention_per_object(q, k, v):
-    """``softmax(q k^T) v`` object by object (leading axis) for q (already scaled), k, v of shape
-    (B, h, L, d_head). On the TensorFlow backend a ``tf.map_fn`` with a custom gradient that
-    recomputes each object's attention weights instead of storing the (B, h, L, L) tensor;
-    elsewhere ``keras.ops.map`` (autodiff)."""
-    if keras.backend.backend() != "tensorflow":
-        return ops.map(_attend, (q, k, v))
-    import tensorflow as tf
-
-    @tf.custom_gradient
-    def attend(q, k, v):
-        out = tf.map_fn(_attend, (q, k, v), fn_output_signature=q.dtype, parallel_iterations=PARALLEL_OBJECTS)
-
-        def grad(dout):
-            return tf.map_fn(_attend_grad, (q, k, v, dout), fn_output_signature=(q.dtype,) * 3,
-                             parallel_iterations=PARALLEL_OBJECTS)
-
-        return out, grad
-
-    return attend(q, k, v)
+def attention_kernel() -> str:
+    """The attention kernel in use: ``fused`` or ``tf`` (``auto`` is resolved on the first call)."""
+    if _KERNEL["kind"] is None:
+        use_attention_kernel("auto")
+    return _KERNEL["kind"]
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -224,7 +199,9 @@ class MultiHeadSelfAttention(layers.Layer):
         if h < 1 or d % h != 0:
             raise ValueError(f"MultiHeadSelfAttention: d={d} must be divisible by h={h} (h*d_v = d)")
         self.d, self.h, self.d_head = d, h, d // h
-        self.impl = "per_object"  # or "legacy" (not saved: both compute the same function)
+        #: None: the kernel of :func:`attention_kernel` at trace time; "fused" / "tf" force one (not saved:
+        #: both compute the same function). ``make bench`` sets it to time the two side by side.
+        self.impl = None
         self.wq = layers.Dense(d, name="query")
         self.wk = layers.Dense(d, name="key")
         self.wv = layers.Dense(d, name="value")
@@ -241,27 +218,26 @@ class MultiHeadSelfAttention(layers.Layer):
         return ops.transpose(x, (0, 2, 1, 3))  # (B, h, L, d_head)
 
     def call(self, x, return_attention: bool = False):
-        if self.impl not in ("per_object", "legacy"):
-            raise ValueError(f"MultiHeadSelfAttention.impl must be 'per_object' or 'legacy', got {self.impl!r}")
-        if self.impl == "legacy" or return_attention:
-            return self._call_legacy(x, return_attention)
-        # Object by object: the legacy path builds the (B, h, L, L) score tensor of the whole batch
-        # (42 MB at B = 64, L = 102, h = 16), which streams through memory ~20 times per training
-        # step (scores, softmax, their gradients); one object's (h, L, L) = 0.67 MB stays in the
-        # 1 MB L2 cache through the scores, softmax and both matmuls, forward and backward. Same
-        # arithmetic per element (1/sqrt(d_head) scales Q, not the scores): predictions agree with
-        # the legacy path to ~1e-7 (tests/test_t2_speed.py).
+        impl = self.impl or attention_kernel()
+        if impl not in ("fused", "tf"):
+            raise ValueError(f"MultiHeadSelfAttention.impl must be 'fused', 'tf' or None, got {impl!r}")
+        if impl == "tf" or return_attention:
+            return self._call_tf(x, return_attention)
+        # The fused op (t2/kernels): (B, L, h, d_head) in and out, so the Dense outputs are only
+        # reshaped, never transposed; no (B, h, L, L) tensor exists, forward or backward. The 1/sqrt(d_head)
+        # scale goes on Q instead of the scores (the same numbers to rounding; tests/test_t2_fused.py).
+        from .fused import attention
+
         shape = ops.shape(x)
         b, length = shape[0], shape[1]
-        q = self._split(self.wq(x) / math.sqrt(self.d_head), b, length)  # (B, h, L, d_head)
-        k = self._split(self.wk(x), b, length)
-        v = self._split(self.wv(x), b, length)
-        heads = attention_per_object(q, k, v)
-        concat = ops.reshape(ops.transpose(heads, (0, 2, 1, 3)), (b, length, self.d))
-        return self.wo(concat)
+        split = (b, length, self.h, self.d_head)
+        q = ops.reshape(self.wq(x) / math.sqrt(self.d_head), split)
+        heads = attention(q, ops.reshape(self.wk(x), split), ops.reshape(self.wv(x), split))
+        return self.wo(ops.reshape(heads, (b, length, self.d)))
 
-    def _call_legacy(self, x, return_attention: bool = False):
-        """The all-heads formulation used before issue 12 (kept for ``make bench``'s ratio)."""
+    def _call_tf(self, x, return_attention: bool = False):
+        """TensorFlow's ops, all heads at once: scores (B, h, L, L), softmax, weighted values. Used for
+        ``t2.attention_kernel: tf``, when the fused op is unavailable, and for the attention weights."""
         shape = ops.shape(x)
         b, length = shape[0], shape[1]
         q = self._split(self.wq(x), b, length)
@@ -323,3 +299,10 @@ class TransformerBlock(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "d": self.d, "h": self.h, "d_ff": self.d_ff, "dropout": self.dropout}
+
+
+def uses_fused_attention(model) -> bool:
+    """Whether a model's transformer blocks run the fused attention op (then XLA cannot compile the
+    whole model; :func:`.stream.serving_fn` leaves XLA to auto-clustering)."""
+    blocks = [l for l in model.layers if isinstance(l, TransformerBlock)]
+    return any((b.attention.impl or attention_kernel()) == "fused" for b in blocks)

@@ -213,7 +213,7 @@ def run_sdss_t2(gp_path, split_path, split_info_path, variant: str, t2_config: M
     n_ens = int(sec["n_ensembles"] or tr["n_ensembles"])
     selection, sel_metric = tr["selection"], tr["selection_metric"]
     names = list(info["class_names"])
-    configure_tensorflow(seed, threads, deterministic=bool(s["deterministic"]))
+    configure_tensorflow(seed, threads, deterministic=bool(s["deterministic"]), attention_kernel=s["attention_kernel"])
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     t_start = time.time()

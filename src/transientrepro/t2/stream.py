@@ -59,8 +59,12 @@ def serving_fn(model, jit_compile: bool = True):
     """A ``tf.function`` of ``model(inputs, training=False)`` traced once for any batch size (input
     signature with a free batch axis), cached per model: no ``model.predict`` machinery (tf.data
     adapter, callbacks, per-call retracing) between batches. ``jit_compile`` (config
-    ``t2.jit_compile``): XLA, compiled once per batch shape; probabilities within ~1e-6 of plain
-    TensorFlow."""
+    ``t2.jit_compile``): with TensorFlow's attention ops the whole function is XLA-compiled, once per
+    batch shape (probabilities within ~1e-6 of plain TensorFlow); the fused attention op is not
+    XLA-compilable, so a model with it runs plain TensorFlow around the op."""
+    from .layers import uses_fused_attention
+
+    jit_compile = bool(jit_compile) and not uses_fused_attention(model)
     cache = _SERVING.setdefault(model, {})
     fn = cache.get(bool(jit_compile))
     if fn is None:
@@ -80,9 +84,9 @@ def serving_fn(model, jit_compile: bool = True):
 def predict(model, data, batch_size: int = PREDICT_BATCH, legacy: bool = False,
             jit_compile: bool = True) -> np.ndarray:
     """Class probabilities (float32, N x C) of every object of the :class:`~.data.T2Data` ``data``,
-    ``batch_size`` objects per call of :func:`serving_fn` (XLA-compiled unless ``jit_compile`` is false): from memory for an in-memory split, batch
-    by batch from the GP store for a streamed one. ``legacy=True``: ``model.predict`` as before
-    issue 12 (kept for ``make bench``'s ratio; the same numbers to ~1e-7)."""
+    ``batch_size`` objects per call of :func:`serving_fn` (see there for ``jit_compile``): from memory
+    for an in-memory split, batch by batch from the GP store for a streamed one. ``legacy=True``:
+    ``model.predict`` as before issue 12 (kept for ``make bench``'s ratio; the same numbers to ~1e-6)."""
     if legacy:
         if data.streamed:
             return model.predict(batches(data, np.arange(len(data)), batch_size), verbose=0)

@@ -47,8 +47,10 @@ def _sample_weights(cw: Mapping[int, float] | None, y: np.ndarray) -> np.ndarray
     return np.array([cw[int(c)] for c in y], dtype=np.float32)
 
 
-def configure_tensorflow(seed: int, threads: int | None = None, deterministic: bool = True) -> None:
-    """Seeds (Python, numpy, TF) and thread pools; call before building any model."""
+def configure_tensorflow(seed: int, threads: int | None = None, deterministic: bool = True,
+                         attention_kernel: str = "auto") -> str:
+    """Seeds (Python, numpy, TF), thread pools and the attention kernel (``t2.attention_kernel``); call
+    before building any model. Returns the attention kernel in use (``fused`` or ``tf``)."""
     import keras
     import tensorflow as tf
 
@@ -64,6 +66,11 @@ def configure_tensorflow(seed: int, threads: int | None = None, deterministic: b
             tf.config.experimental.enable_op_determinism()
         except Exception:  # pragma: no cover - older TF
             pass
+    from .layers import use_attention_kernel
+
+    kernel = use_attention_kernel(attention_kernel)
+    log.info("t2 attention kernel: %s", kernel)
+    return kernel
 
 
 def _callbacks(val: T2Data, n_classes: int, s: Mapping[str, Any], verbose_log: bool = True):
@@ -207,7 +214,7 @@ def run_training(gp_path, split_path, best_params_path, variant, t2_config, seed
     from .params import check_hyperparameters, settings
 
     s = settings(t2_config)
-    configure_tensorflow(seed, threads, deterministic=bool(s["deterministic"]))
+    configure_tensorflow(seed, threads, deterministic=bool(s["deterministic"]), attention_kernel=s["attention_kernel"])
     best = read_json(best_params_path)
     hp = check_hyperparameters(best["hyperparameters"], where=str(best_params_path))
     codes, _ = class_codes_and_names()

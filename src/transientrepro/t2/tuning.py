@@ -190,7 +190,7 @@ def run_tune_worker(gp_path, split_path, variant, t2_config, seed, worker, stora
     from .params import settings
 
     s = settings(t2_config)
-    configure_tensorflow(seed + int(worker), threads, deterministic=bool(s["deterministic"]))
+    configure_tensorflow(seed + int(worker), threads, deterministic=bool(s["deterministic"]), attention_kernel=s["attention_kernel"])
     codes, _ = class_codes_and_names()
     data = split_data(load_gp(gp_path), load_split(split_path), variant, str(gp_path), s["stream_above_mb"])
     train_data = data["train"]
