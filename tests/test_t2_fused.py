@@ -39,7 +39,9 @@ def tf_attention(q, k, v):
     return t(tf.matmul(tf.nn.softmax(tf.matmul(t(q), t(k), transpose_b=True), axis=-1), t(v)))
 
 
-@pytest.mark.parametrize("B,L,H,D", [(3, 102, 16, 2), (2, 20, 4, 4), (2, 17, 1, 8), (1, 33, 2, 1), (2, 16, 8, 2)])
+# head widths 1, 2, 4 and 8 run the register-resident specialisations, 3 and 16 the generic code
+@pytest.mark.parametrize("B,L,H,D", [(3, 102, 16, 2), (2, 20, 4, 4), (2, 17, 1, 8), (1, 33, 2, 1), (2, 16, 8, 2),
+                                     (2, 19, 2, 3), (1, 12, 1, 16)])
 def test_forward_matches_float64_reference(B, L, H, D):
     q, k, v = qkv(B, L, H, D)
     out = fused.attention(q, k, v).numpy()
@@ -55,7 +57,7 @@ def test_forward_survives_large_scores():
     np.testing.assert_allclose(out, reference(q, k, v), atol=1e-4, rtol=1e-4)
 
 
-@pytest.mark.parametrize("B,L,H,D", [(4, 102, 16, 2), (3, 21, 4, 4), (2, 9, 1, 8)])
+@pytest.mark.parametrize("B,L,H,D", [(4, 102, 16, 2), (3, 21, 4, 4), (2, 9, 1, 8), (2, 11, 2, 3), (1, 18, 1, 16)])
 def test_gradients_match_tensorflow_autodiff(B, L, H, D):
     import tensorflow as tf
 
@@ -95,7 +97,8 @@ def test_every_instruction_set_copy_agrees(tmp_path):
     """T2_ATTENTION_ISA caps the copy the op uses: base and x86-64-v3 run here too and give the
     reference's numbers (forward and one gradient)."""
     q, k, v = qkv(2, 102, 16, 2, seed=4)
-    np.savez(tmp_path / "in.npz", q=q, k=k, v=v)
+    q3, k3, v3 = qkv(2, 37, 3, 3, seed=5)  # a width without a specialisation: the generic code
+    np.savez(tmp_path / "in.npz", q=q, k=k, v=v, q3=q3, k3=k3, v3=v3)
     script = textwrap.dedent(f"""
         import numpy as np, tensorflow as tf
         from transientrepro.t2 import fused
@@ -105,7 +108,9 @@ def test_every_instruction_set_copy_agrees(tmp_path):
             t.watch(q)
             out = fused.attention(q, k, v)
             loss = tf.reduce_sum(out * out)
-        np.savez({str(tmp_path)!r} + '/out_' + fused.isa() + '.npz', out=out.numpy(), dq=t.gradient(loss, q).numpy())
+        out3 = fused.attention(*(tf.constant(a[n + '3']) for n in 'qkv'))
+        np.savez({str(tmp_path)!r} + '/out_' + fused.isa() + '.npz', out=out.numpy(), dq=t.gradient(loss, q).numpy(),
+                 out3=out3.numpy())
     """)
     isas = ["base"] + (["x86-64-v3", ""] if fused.isa() != "base" else [])
     for cap in isas:
@@ -118,6 +123,7 @@ def test_every_instruction_set_copy_agrees(tmp_path):
     ref = reference(q, k, v)
     for name, o in outs.items():
         np.testing.assert_allclose(o["out"], ref, atol=1e-5, rtol=1e-5, err_msg=name)
+        np.testing.assert_allclose(o["out3"], reference(q3, k3, v3), atol=1e-5, rtol=1e-5, err_msg=name)
         np.testing.assert_allclose(o["dq"], outs["base"]["dq"], atol=1e-5 * np.abs(o["dq"]).max(), err_msg=name)
 
 

@@ -82,10 +82,158 @@ inline void block_scores(const float* qt, int64_t Lp, int64_t i0, const float* k
 
 inline int64_t padded(int64_t L) { return (L + W - 1) / W * W; }
 
+// Specialisations for a compile-time head width DC (1, 2, 4, 8: every d / h of t2's search space up
+// to 8, Table 2's 2 included): the W-row block of queries, its output sums and its gradient sums
+// live in vector registers across the loop over the keys, instead of in L1 as in the generic code.
+template <int DC>
+void forward_fixed(const float* q, const float* k, const float* v, float* out, float* lse, const Dims& s,
+                   int64_t begin, int64_t end) {
+  const int64_t L = s.L, Lp = padded(L);
+  std::vector<float> qt(DC * Lp), kt(DC * L), vt(DC * L);
+  for (int64_t pair = begin; pair < end; ++pair) {
+    const int64_t b = pair / s.H, h = pair % s.H;
+    gather(q, s, b, h, Lp, qt.data());
+    for (int64_t j = 0; j < L; ++j) {
+      const float* kj = k + s.at(b, j, h);
+      const float* vj = v + s.at(b, j, h);
+      for (int c = 0; c < DC; ++c) {
+        kt[j * DC + c] = kj[c];
+        vt[j * DC + c] = vj[c];
+      }
+    }
+    for (int64_t i0 = 0; i0 < Lp; i0 += W) {
+      alignas(64) float qb[DC][W], acc[DC][W], m[W], total[W];
+      for (int c = 0; c < DC; ++c)
+        for (int t = 0; t < W; ++t) qb[c][t] = qt[c * Lp + i0 + t];
+      for (int t = 0; t < W; ++t) m[t] = -std::numeric_limits<float>::infinity();
+      for (int64_t j = 0; j < L; ++j) {  // pass 1: the row maxima
+        const float* kj = kt.data() + j * DC;
+#pragma omp simd
+        for (int t = 0; t < W; ++t) {
+          float x = qb[0][t] * kj[0];
+          for (int c = 1; c < DC; ++c) x += qb[c][t] * kj[c];
+          m[t] = x > m[t] ? x : m[t];
+        }
+      }
+      for (int t = 0; t < W; ++t) total[t] = 0.0f;
+      for (int c = 0; c < DC; ++c)
+        for (int t = 0; t < W; ++t) acc[c][t] = 0.0f;
+      for (int64_t j = 0; j < L; ++j) {  // pass 2: exp, row sums, weighted values
+        const float* kj = kt.data() + j * DC;
+        const float* vj = vt.data() + j * DC;
+#pragma omp simd
+        for (int t = 0; t < W; ++t) {
+          float x = qb[0][t] * kj[0];
+          for (int c = 1; c < DC; ++c) x += qb[c][t] * kj[c];
+          const float e = exp_nonpos(x - m[t]);
+          total[t] += e;
+          for (int c = 0; c < DC; ++c) acc[c][t] += e * vj[c];
+        }
+      }
+      const int64_t rows = std::min<int64_t>(W, L - i0);
+      for (int64_t t = 0; t < rows; ++t) {
+        float* oi = out + s.at(b, i0 + t, h);
+        const float inv = 1.0f / total[t];
+        for (int c = 0; c < DC; ++c) oi[c] = acc[c][t] * inv;
+        lse[(b * s.H + h) * L + i0 + t] = m[t] + std::log(total[t]);
+      }
+    }
+  }
+}
+
+template <int DC>
+void backward_fixed(const float* q, const float* k, const float* v, const float* out, const float* lse,
+                    const float* dout, float* dq, float* dk, float* dv, const Dims& s, int64_t begin, int64_t end) {
+  const int64_t L = s.L, Lp = padded(L);
+  std::vector<float> qt(DC * Lp), gt(DC * Lp), kt(DC * L), vt(DC * L), dkw(L * DC * W), dvw(L * DC * W);
+  for (int64_t pair = begin; pair < end; ++pair) {
+    const int64_t b = pair / s.H, h = pair % s.H;
+    gather(q, s, b, h, Lp, qt.data());
+    gather(dout, s, b, h, Lp, gt.data());
+    for (int64_t j = 0; j < L; ++j) {
+      const float* kj = k + s.at(b, j, h);
+      const float* vj = v + s.at(b, j, h);
+      for (int c = 0; c < DC; ++c) {
+        kt[j * DC + c] = kj[c];
+        vt[j * DC + c] = vj[c];
+      }
+    }
+    std::fill(dkw.begin(), dkw.end(), 0.0f);
+    std::fill(dvw.begin(), dvw.end(), 0.0f);
+    for (int64_t i0 = 0; i0 < Lp; i0 += W) {
+      const int64_t rows = std::min<int64_t>(W, L - i0);
+      alignas(64) float qb[DC][W], gb[DC][W], dqa[DC][W], l[W], delta[W];
+      for (int c = 0; c < DC; ++c)
+        for (int t = 0; t < W; ++t) {
+          qb[c][t] = qt[c * Lp + i0 + t];
+          gb[c][t] = gt[c * Lp + i0 + t];
+          dqa[c][t] = 0.0f;
+        }
+      for (int t = 0; t < W; ++t) {  // padded rows: dout = 0, so they add nothing
+        l[t] = t < rows ? lse[(b * s.H + h) * L + i0 + t] : 0.0f;
+        float d = 0.0f;
+        if (t < rows) {
+          const int64_t row = s.at(b, i0 + t, h);
+          for (int c = 0; c < DC; ++c) d += dout[row + c] * out[row + c];
+        }
+        delta[t] = d;
+      }
+      for (int64_t j = 0; j < L; ++j) {
+        const float* kj = kt.data() + j * DC;
+        const float* vj = vt.data() + j * DC;
+        float* dkj = dkw.data() + j * DC * W;
+        float* dvj = dvw.data() + j * DC * W;
+#pragma omp simd
+        for (int t = 0; t < W; ++t) {
+          float x = qb[0][t] * kj[0];
+          float y = gb[0][t] * vj[0];
+          for (int c = 1; c < DC; ++c) {
+            x += qb[c][t] * kj[c];
+            y += gb[c][t] * vj[c];
+          }
+          const float p = exp_nonpos(x - l[t]);  // p_ij
+          const float ds = p * (y - delta[t]);     // ds_ij
+          for (int c = 0; c < DC; ++c) {
+            dqa[c][t] += ds * kj[c];
+            dkj[c * W + t] += ds * qb[c][t];
+            dvj[c * W + t] += p * gb[c][t];
+          }
+        }
+      }
+      for (int64_t t = 0; t < rows; ++t) {
+        float* dqi = dq + s.at(b, i0 + t, h);
+        for (int c = 0; c < DC; ++c) dqi[c] = dqa[c][t];
+      }
+    }
+    for (int64_t j = 0; j < L; ++j) {
+      float* dkj = dk + s.at(b, j, h);
+      float* dvj = dv + s.at(b, j, h);
+      for (int c = 0; c < DC; ++c) {
+        const float* a = dkw.data() + (j * DC + c) * W;
+        const float* e = dvw.data() + (j * DC + c) * W;
+        float sk = 0.0f, sv = 0.0f;
+        for (int t = 0; t < W; ++t) {
+          sk += a[t];
+          sv += e[t];
+        }
+        dkj[c] = sk;
+        dvj[c] = sv;
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void forward_pairs(const float* q, const float* k, const float* v, float* out, float* lse, const Dims& s,
                              int64_t begin, int64_t end) {
+  switch (s.D) {
+    case 1: return forward_fixed<1>(q, k, v, out, lse, s, begin, end);
+    case 2: return forward_fixed<2>(q, k, v, out, lse, s, begin, end);
+    case 4: return forward_fixed<4>(q, k, v, out, lse, s, begin, end);
+    case 8: return forward_fixed<8>(q, k, v, out, lse, s, begin, end);
+    default: break;  // any other width: the generic code below
+  }
   const int64_t L = s.L, D = s.D, Lp = padded(L);
   std::vector<float> qt(D * Lp), kt(D * L), vt(D * L), acc(D * W);
   alignas(64) float sc[W], m[W], total[W];
@@ -145,6 +293,13 @@ void forward_pairs(const float* q, const float* k, const float* v, float* out, f
 void backward_pairs(const float* q, const float* k, const float* v, const float* out, const float* lse,
                               const float* dout, float* dq, float* dk, float* dv, const Dims& s, int64_t begin,
                               int64_t end) {
+  switch (s.D) {
+    case 1: return backward_fixed<1>(q, k, v, out, lse, dout, dq, dk, dv, s, begin, end);
+    case 2: return backward_fixed<2>(q, k, v, out, lse, dout, dq, dk, dv, s, begin, end);
+    case 4: return backward_fixed<4>(q, k, v, out, lse, dout, dq, dk, dv, s, begin, end);
+    case 8: return backward_fixed<8>(q, k, v, out, lse, dout, dq, dk, dv, s, begin, end);
+    default: break;  // any other width: the generic code below
+  }
   const int64_t L = s.L, D = s.D, Lp = padded(L);
   std::vector<float> qt(D * Lp), gt(D * Lp), kt(D * L), vt(D * L), dkw(L * D * W), dvw(L * D * W), dqa(D * W);
   alignas(64) float sc[W], dp[W], l[W], delta[W];
