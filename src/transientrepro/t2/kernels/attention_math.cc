@@ -82,6 +82,80 @@ inline void block_scores(const float* qt, int64_t Lp, int64_t i0, const float* k
 
 inline int64_t padded(int64_t L) { return (L + W - 1) / W * W; }
 
+// Keys and values of head h of object b, row-major (L, D): one key is D adjacent values.
+inline void keys_values(const float* k, const float* v, const Dims& s, int64_t b, int64_t h, float* kt, float* vt) {
+  for (int64_t j = 0; j < s.L; ++j) {
+    const float* kj = k + s.at(b, j, h);
+    const float* vj = v + s.at(b, j, h);
+    for (int64_t c = 0; c < s.D; ++c) {
+      kt[j * s.D + c] = kj[c];
+      vt[j * s.D + c] = vj[c];
+    }
+  }
+}
+
+// out = acc / total and lse = max + log(total) of the block's real rows (acc: D x W).
+inline void write_rows(const float* acc, const float* m, const float* total, const Dims& s, int64_t b, int64_t h,
+                       int64_t i0, float* out, float* lse) {
+  const int64_t rows = std::min<int64_t>(W, s.L - i0);
+  for (int64_t t = 0; t < rows; ++t) {
+    float* oi = out + s.at(b, i0 + t, h);
+    const float inv = 1.0f / total[t];
+    for (int64_t c = 0; c < s.D; ++c) oi[c] = acc[c * W + t] * inv;
+    lse[(b * s.H + h) * s.L + i0 + t] = m[t] + std::log(total[t]);
+  }
+}
+
+// lse_i and delta_i = dout_i . out_i of the block's rows; padded rows get 0 (their dout is 0). DC: the
+// head width when known at compile time (the specialisations), else 0.
+template <int DC>
+inline void row_terms(const float* out, const float* lse, const float* dout, const Dims& s, int64_t b, int64_t h,
+                      int64_t i0, float* l, float* delta) {
+  const int64_t D = DC > 0 ? DC : s.D;
+  const int64_t rows = std::min<int64_t>(W, s.L - i0);
+  for (int t = 0; t < W; ++t) {
+    l[t] = t < rows ? lse[(b * s.H + h) * s.L + i0 + t] : 0.0f;
+    float d = 0.0f;
+    if (t < rows) {
+      const int64_t row = s.at(b, i0 + t, h);
+      for (int64_t c = 0; c < D; ++c) d += dout[row + c] * out[row + c];
+    }
+    delta[t] = d;
+  }
+}
+
+// Everything the backward pass of one (object, head) pair reads, in its layouts; dk, dv sums zeroed.
+inline void load_backward_pair(const float* q, const float* k, const float* v, const float* dout, const Dims& s,
+                               int64_t b, int64_t h, int64_t Lp, std::vector<float>& qt, std::vector<float>& gt,
+                               std::vector<float>& kt, std::vector<float>& vt, std::vector<float>& dkw,
+                               std::vector<float>& dvw) {
+  gather(q, s, b, h, Lp, qt.data());
+  gather(dout, s, b, h, Lp, gt.data());
+  keys_values(k, v, s, b, h, kt.data(), vt.data());
+  std::fill(dkw.begin(), dkw.end(), 0.0f);
+  std::fill(dvw.begin(), dvw.end(), 0.0f);
+}
+
+// dk_j, dv_j: the W per-lane partial sums ((L, D, W) buffers) added in a fixed order.
+inline void write_key_grads(const float* dkw, const float* dvw, const Dims& s, int64_t b, int64_t h, float* dk,
+                            float* dv) {
+  for (int64_t j = 0; j < s.L; ++j) {
+    float* dkj = dk + s.at(b, j, h);
+    float* dvj = dv + s.at(b, j, h);
+    for (int64_t c = 0; c < s.D; ++c) {
+      const float* a = dkw + (j * s.D + c) * W;
+      const float* e = dvw + (j * s.D + c) * W;
+      float sk = 0.0f, sv = 0.0f;
+      for (int t = 0; t < W; ++t) {
+        sk += a[t];
+        sv += e[t];
+      }
+      dkj[c] = sk;
+      dvj[c] = sv;
+    }
+  }
+}
+
 // Specialisations for a compile-time head width DC (1, 2, 4, 8: every d / h of t2's search space up
 // to 8, Table 2's 2 included): the W-row block of queries, its output sums and its gradient sums
 // live in vector registers across the loop over the keys, instead of in L1 as in the generic code.
@@ -93,14 +167,7 @@ void forward_fixed(const float* q, const float* k, const float* v, float* out, f
   for (int64_t pair = begin; pair < end; ++pair) {
     const int64_t b = pair / s.H, h = pair % s.H;
     gather(q, s, b, h, Lp, qt.data());
-    for (int64_t j = 0; j < L; ++j) {
-      const float* kj = k + s.at(b, j, h);
-      const float* vj = v + s.at(b, j, h);
-      for (int c = 0; c < DC; ++c) {
-        kt[j * DC + c] = kj[c];
-        vt[j * DC + c] = vj[c];
-      }
-    }
+    keys_values(k, v, s, b, h, kt.data(), vt.data());
     for (int64_t i0 = 0; i0 < Lp; i0 += W) {
       alignas(64) float qb[DC][W], acc[DC][W], m[W], total[W];
       for (int c = 0; c < DC; ++c)
@@ -130,13 +197,7 @@ void forward_fixed(const float* q, const float* k, const float* v, float* out, f
           for (int c = 0; c < DC; ++c) acc[c][t] += e * vj[c];
         }
       }
-      const int64_t rows = std::min<int64_t>(W, L - i0);
-      for (int64_t t = 0; t < rows; ++t) {
-        float* oi = out + s.at(b, i0 + t, h);
-        const float inv = 1.0f / total[t];
-        for (int c = 0; c < DC; ++c) oi[c] = acc[c][t] * inv;
-        lse[(b * s.H + h) * L + i0 + t] = m[t] + std::log(total[t]);
-      }
+      write_rows(&acc[0][0], m, total, s, b, h, i0, out, lse);
     }
   }
 }
@@ -148,18 +209,7 @@ void backward_fixed(const float* q, const float* k, const float* v, const float*
   std::vector<float> qt(DC * Lp), gt(DC * Lp), kt(DC * L), vt(DC * L), dkw(L * DC * W), dvw(L * DC * W);
   for (int64_t pair = begin; pair < end; ++pair) {
     const int64_t b = pair / s.H, h = pair % s.H;
-    gather(q, s, b, h, Lp, qt.data());
-    gather(dout, s, b, h, Lp, gt.data());
-    for (int64_t j = 0; j < L; ++j) {
-      const float* kj = k + s.at(b, j, h);
-      const float* vj = v + s.at(b, j, h);
-      for (int c = 0; c < DC; ++c) {
-        kt[j * DC + c] = kj[c];
-        vt[j * DC + c] = vj[c];
-      }
-    }
-    std::fill(dkw.begin(), dkw.end(), 0.0f);
-    std::fill(dvw.begin(), dvw.end(), 0.0f);
+    load_backward_pair(q, k, v, dout, s, b, h, Lp, qt, gt, kt, vt, dkw, dvw);
     for (int64_t i0 = 0; i0 < Lp; i0 += W) {
       const int64_t rows = std::min<int64_t>(W, L - i0);
       alignas(64) float qb[DC][W], gb[DC][W], dqa[DC][W], l[W], delta[W];
@@ -169,15 +219,7 @@ void backward_fixed(const float* q, const float* k, const float* v, const float*
           gb[c][t] = gt[c * Lp + i0 + t];
           dqa[c][t] = 0.0f;
         }
-      for (int t = 0; t < W; ++t) {  // padded rows: dout = 0, so they add nothing
-        l[t] = t < rows ? lse[(b * s.H + h) * L + i0 + t] : 0.0f;
-        float d = 0.0f;
-        if (t < rows) {
-          const int64_t row = s.at(b, i0 + t, h);
-          for (int c = 0; c < DC; ++c) d += dout[row + c] * out[row + c];
-        }
-        delta[t] = d;
-      }
+      row_terms<DC>(out, lse, dout, s, b, h, i0, l, delta);
       for (int64_t j = 0; j < L; ++j) {
         const float* kj = kt.data() + j * DC;
         const float* vj = vt.data() + j * DC;
@@ -205,21 +247,7 @@ void backward_fixed(const float* q, const float* k, const float* v, const float*
         for (int c = 0; c < DC; ++c) dqi[c] = dqa[c][t];
       }
     }
-    for (int64_t j = 0; j < L; ++j) {
-      float* dkj = dk + s.at(b, j, h);
-      float* dvj = dv + s.at(b, j, h);
-      for (int c = 0; c < DC; ++c) {
-        const float* a = dkw.data() + (j * DC + c) * W;
-        const float* e = dvw.data() + (j * DC + c) * W;
-        float sk = 0.0f, sv = 0.0f;
-        for (int t = 0; t < W; ++t) {
-          sk += a[t];
-          sv += e[t];
-        }
-        dkj[c] = sk;
-        dvj[c] = sv;
-      }
-    }
+    write_key_grads(dkw.data(), dvw.data(), s, b, h, dk, dv);
   }
 }
 
@@ -240,14 +268,7 @@ void forward_pairs(const float* q, const float* k, const float* v, float* out, f
   for (int64_t pair = begin; pair < end; ++pair) {
     const int64_t b = pair / s.H, h = pair % s.H;
     gather(q, s, b, h, Lp, qt.data());
-    for (int64_t j = 0; j < L; ++j) {  // keys and values row-major (L, D): one key is D adjacent values
-      const float* kj = k + s.at(b, j, h);
-      const float* vj = v + s.at(b, j, h);
-      for (int64_t c = 0; c < D; ++c) {
-        kt[j * D + c] = kj[c];
-        vt[j * D + c] = vj[c];
-      }
-    }
+    keys_values(k, v, s, b, h, kt.data(), vt.data());
     for (int64_t i0 = 0; i0 < Lp; i0 += W) {
       // pass 1: the row maxima
       for (int t = 0; t < W; ++t) m[t] = -std::numeric_limits<float>::infinity();
@@ -274,13 +295,7 @@ void forward_pairs(const float* q, const float* k, const float* v, float* out, f
           for (int t = 0; t < W; ++t) ac[t] += sc[t] * vc;
         }
       }
-      const int64_t rows = std::min<int64_t>(W, L - i0);
-      for (int64_t t = 0; t < rows; ++t) {
-        float* oi = out + s.at(b, i0 + t, h);
-        const float inv = 1.0f / total[t];
-        for (int64_t c = 0; c < D; ++c) oi[c] = acc[c * W + t] * inv;
-        lse[(b * s.H + h) * L + i0 + t] = m[t] + std::log(total[t]);
-      }
+      write_rows(acc.data(), m, total, s, b, h, i0, out, lse);
     }
   }
 }
@@ -305,29 +320,10 @@ void backward_pairs(const float* q, const float* k, const float* v, const float*
   alignas(64) float sc[W], dp[W], l[W], delta[W];
   for (int64_t pair = begin; pair < end; ++pair) {
     const int64_t b = pair / s.H, h = pair % s.H;
-    gather(q, s, b, h, Lp, qt.data());
-    gather(dout, s, b, h, Lp, gt.data());
-    for (int64_t j = 0; j < L; ++j) {
-      const float* kj = k + s.at(b, j, h);
-      const float* vj = v + s.at(b, j, h);
-      for (int64_t c = 0; c < D; ++c) {
-        kt[j * D + c] = kj[c];
-        vt[j * D + c] = vj[c];
-      }
-    }
-    std::fill(dkw.begin(), dkw.end(), 0.0f);
-    std::fill(dvw.begin(), dvw.end(), 0.0f);
+    load_backward_pair(q, k, v, dout, s, b, h, Lp, qt, gt, kt, vt, dkw, dvw);
     for (int64_t i0 = 0; i0 < Lp; i0 += W) {
       const int64_t rows = std::min<int64_t>(W, L - i0);
-      for (int t = 0; t < W; ++t) {  // padded rows: dout = 0, so they add nothing
-        l[t] = t < rows ? lse[(b * s.H + h) * L + i0 + t] : 0.0f;
-        float d = 0.0f;
-        if (t < rows) {
-          const int64_t row = s.at(b, i0 + t, h);
-          for (int64_t c = 0; c < D; ++c) d += dout[row + c] * out[row + c];
-        }
-        delta[t] = d;
-      }
+      row_terms<0>(out, lse, dout, s, b, h, i0, l, delta);
       std::fill(dqa.begin(), dqa.end(), 0.0f);
       for (int64_t j = 0; j < L; ++j) {
         const float* kj = kt.data() + j * D;
@@ -359,21 +355,7 @@ void backward_pairs(const float* q, const float* k, const float* v, const float*
         for (int64_t c = 0; c < D; ++c) dqi[c] = dqa[c * W + t];
       }
     }
-    for (int64_t j = 0; j < L; ++j) {
-      float* dkj = dk + s.at(b, j, h);
-      float* dvj = dv + s.at(b, j, h);
-      for (int64_t c = 0; c < D; ++c) {
-        const float* a = dkw.data() + (j * D + c) * W;
-        const float* e = dvw.data() + (j * D + c) * W;
-        float sk = 0.0f, sv = 0.0f;
-        for (int t = 0; t < W; ++t) {
-          sk += a[t];
-          sv += e[t];
-        }
-        dkj[c] = sk;
-        dvj[c] = sv;
-      }
-    }
+    write_key_grads(dkw.data(), dvw.data(), s, b, h, dk, dv);
   }
 }
 
