@@ -11,6 +11,18 @@ VENV_BIN = Path(sys.executable).parent
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def write_synthetic_ingest(d: Path, n_objects: int, seed: int, stamp: int = 8, max_epochs: int = 6):
+    """A synthetic SDSS ingest in ``d`` (objects.parquet, stamps.h5); returns (objects, stamps)."""
+    from transientrepro.convention.data import synthetic_ingest
+    from transientrepro.io import write_parquet
+    from transientrepro.sdss.stamp_store import save_stamps
+
+    objects, stamps = synthetic_ingest(n_objects=n_objects, stamp=stamp, max_epochs=max_epochs, seed=seed)
+    write_parquet(objects, d / "objects.parquet")
+    save_stamps(d / "stamps.h5", stamps)
+    return objects, stamps
+
+
 def snakemake_cmd() -> list[str]:
     exe = VENV_BIN / "snakemake"
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "snakemake"]

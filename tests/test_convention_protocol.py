@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import write_synthetic_ingest
 
-from transientrepro.convention.data import build_sequence_data, synthetic_ingest
+from transientrepro.convention.data import build_sequence_data
 from transientrepro.convention.model import ConvEntion, ModelConfig
 from transientrepro.convention.fitting import focal_loss_released, make_optimizer
 from transientrepro.convention.protocol import (
@@ -21,8 +22,7 @@ from transientrepro.convention.protocol import (
     run_protocol,
 )
 from transientrepro.convention import stages
-from transientrepro.io import read_json, write_parquet
-from transientrepro.sdss.stamp_store import save_stamps
+from transientrepro.io import read_json
 
 torch.set_num_threads(1)
 
@@ -42,9 +42,7 @@ SECTION = {
 @pytest.fixture(scope="module")
 def ingest(tmp_path_factory):
     d = tmp_path_factory.mktemp("ingest")
-    objects, stamps = synthetic_ingest(n_objects=70, stamp=8, max_epochs=6, seed=11)
-    write_parquet(objects, d / "objects.parquet")
-    save_stamps(d / "stamps.h5", stamps)
+    objects, stamps = write_synthetic_ingest(d, n_objects=70, seed=11)
     return d / "objects.parquet", d / "stamps.h5", objects, stamps
 
 

@@ -14,7 +14,8 @@ import pytest
 from transientrepro.t2 import fused
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.skipif(not fused.available(), reason=f"fused op unavailable: {fused.unavailable_reason()}")
+#: the tests that run the op; the build-failure and settings tests run without it
+needs_op = pytest.mark.skipif(not fused.available(), reason=f"fused op unavailable: {fused.unavailable_reason()}")
 
 
 def qkv(B, L, H, D, seed=0, scale=1.5):
@@ -40,6 +41,7 @@ def tf_attention(q, k, v):
 
 
 # head widths 1, 2, 4 and 8 run the register-resident specialisations, 3 and 16 the generic code
+@needs_op
 @pytest.mark.parametrize("B,L,H,D", [(3, 102, 16, 2), (2, 20, 4, 4), (2, 17, 1, 8), (1, 33, 2, 1), (2, 16, 8, 2),
                                      (2, 19, 2, 3), (1, 12, 1, 16)])
 def test_forward_matches_float64_reference(B, L, H, D):
@@ -49,6 +51,7 @@ def test_forward_matches_float64_reference(B, L, H, D):
     np.testing.assert_allclose(out, reference(q, k, v), atol=1e-5, rtol=1e-5)
 
 
+@needs_op
 def test_forward_survives_large_scores():
     """Scores of +-200 (exp overflows without the row maximum) stay finite and right."""
     q, k, v = qkv(2, 30, 2, 2, scale=10.0)
@@ -57,6 +60,7 @@ def test_forward_survives_large_scores():
     np.testing.assert_allclose(out, reference(q, k, v), atol=1e-4, rtol=1e-4)
 
 
+@needs_op
 @pytest.mark.parametrize("B,L,H,D", [(4, 102, 16, 2), (3, 21, 4, 4), (2, 9, 1, 8), (2, 11, 2, 3), (1, 18, 1, 16)])
 def test_gradients_match_tensorflow_autodiff(B, L, H, D):
     import tensorflow as tf
@@ -73,6 +77,7 @@ def test_gradients_match_tensorflow_autodiff(B, L, H, D):
         np.testing.assert_allclose(a, b, atol=2e-5 * np.abs(b).max(), rtol=0, err_msg=f"d{name}")
 
 
+@needs_op
 def test_results_do_not_depend_on_batching():
     """Each (object, head) pair is computed alone in a fixed order: objects one at a time give the
     batch's numbers bit for bit (so thread count and sharding cannot change results)."""
@@ -83,6 +88,7 @@ def test_results_do_not_depend_on_batching():
     np.testing.assert_array_equal(fused.attention(q, k, v).numpy(), whole)
 
 
+@needs_op
 def test_bad_shapes_are_named():
     import tensorflow as tf
 
@@ -93,6 +99,7 @@ def test_bad_shapes_are_named():
         fused.attention(q[0], k[0], v[0])
 
 
+@needs_op
 def test_every_instruction_set_copy_agrees(tmp_path):
     """T2_ATTENTION_ISA caps the copy the op uses: base and x86-64-v3 run here too and give the
     reference's numbers (forward and one gradient)."""
@@ -167,6 +174,7 @@ def test_failed_compile_leaves_nothing(tmp_path):
     assert not dest.exists() and not list(dest.parent.glob("*.part"))
 
 
+@needs_op
 def test_build_to_a_new_place_and_reuse(tmp_path):
     dest = tmp_path / "t2.so"
     assert fused.build(dest) == dest and dest.stat().st_size > 0

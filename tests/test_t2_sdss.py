@@ -6,16 +6,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import write_synthetic_ingest
 
 from transientrepro.convention import stages
-from transientrepro.convention.data import build_sequence_data, synthetic_ingest
+from transientrepro.convention.data import build_sequence_data
 from transientrepro.convention.model import ConvEntion, ModelConfig
 from transientrepro.convention.protocol import TrainConfig, finetune_cv
 from transientrepro.gp.config import GPInputError
 from transientrepro.gp.sdss import gp_config, gp_inputs, redshifts, run_sdss_gp
 from transientrepro.io import load_npz, read_json, save_npz, write_parquet
 from transientrepro.sdss.classes import BAND_WAVELENGTHS
-from transientrepro.sdss.stamp_store import save_stamps
 
 torch.set_num_threads(1)
 
@@ -96,9 +96,7 @@ def test_run_sdss_gp_writes_five_band_arrays(tmp_path):
 @pytest.fixture(scope="module")
 def ingest(tmp_path_factory):
     d = tmp_path_factory.mktemp("ingest")
-    objects, stamps = synthetic_ingest(n_objects=90, stamp=8, max_epochs=6, seed=21)
-    write_parquet(objects, d / "objects.parquet")
-    save_stamps(d / "stamps.h5", stamps)
+    objects, stamps = write_synthetic_ingest(d, n_objects=90, seed=21)
     return d, objects, stamps
 
 

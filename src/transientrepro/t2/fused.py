@@ -97,7 +97,10 @@ def library_path() -> Path:
 
 
 def _run(cmd: list[str], cwd: str) -> None:
-    res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    try:
+        res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    except OSError as e:  # $CXX names a missing or non-executable file
+        raise FusedKernelError(f"cannot run the C++ compiler {cmd[0]!r} ($CXX or PATH): {e}") from None
     if res.returncode != 0:
         tail = "\n".join((res.stderr or res.stdout).strip().splitlines()[-15:])
         raise FusedKernelError(f"compiling the fused attention op failed: {' '.join(cmd[:3])} ... "
@@ -184,7 +187,7 @@ def _register_gradient(lib) -> None:
     import tensorflow as tf
 
     @tf.RegisterGradient("T2Attention")
-    def _grad(op, dout, dlse):  # lse is an internal output: attention() stops its gradient
+    def _grad(op, dout, dlse):  # lse is internal: attention() returns out only, so dlse is never used
         q, k, v = op.inputs
         return lib.t2_attention_grad(q, k, v, op.outputs[0], op.outputs[1], dout)
 

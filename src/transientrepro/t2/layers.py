@@ -302,7 +302,7 @@ class TransformerBlock(layers.Layer):
 
 
 def uses_fused_attention(model) -> bool:
-    """Whether a model's transformer blocks run the fused attention op (then XLA cannot compile the
-    whole model; :func:`.stream.serving_fn` leaves XLA to auto-clustering)."""
+    """Whether a model's transformer blocks run the fused attention op (which XLA cannot compile, so
+    :func:`.stream.serving_fn` does not XLA-compile such a model)."""
     blocks = [l for l in model.layers if isinstance(l, TransformerBlock)]
     return any((b.attention.impl or attention_kernel()) == "fused" for b in blocks)

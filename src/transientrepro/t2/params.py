@@ -201,8 +201,10 @@ def settings(t2_config: Mapping[str, Any] | None) -> dict[str, Any]:
             continue
         if isinstance(s[k], bool) or not isinstance(s[k], (int, float)) or int(s[k]) < 1:
             raise T2ConfigError(f"t2.{k} must be an integer >= 1{' or auto' if k == 'batch_size' else ''}, got {s[k]!r}")
-    if s["attention_kernel"] not in ("auto", "fused", "tf"):
-        raise T2ConfigError(f"t2.attention_kernel must be one of ('auto', 'fused', 'tf'), got {s['attention_kernel']!r}")
+    from .fused import KERNEL_CHOICES
+
+    if s["attention_kernel"] not in KERNEL_CHOICES:
+        raise T2ConfigError(f"t2.attention_kernel must be one of {KERNEL_CHOICES}, got {s['attention_kernel']!r}")
     if not isinstance(s["jit_compile"], bool):
         raise T2ConfigError(f"t2.jit_compile must be true or false, got {s['jit_compile']!r}")
     if float(s["stream_above_mb"]) < 0 or int(s["scaling_fit_max_objects"]) < 1:

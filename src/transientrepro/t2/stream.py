@@ -48,8 +48,8 @@ def batches(data, idx: np.ndarray, batch_size: int, y: np.ndarray | None = None,
     return T2Batches()
 
 
-#: Objects per inference call. The fused attention op holds no (B, h, L, L) tensor, so the batch need not fit a
-#: cache; 1024 amortises the per-call overhead (measured against 256 and 4096, issue 12).
+#: Objects per inference call. The fused attention op holds no (B, h, L, L) tensor, so the batch need
+#: not fit a cache; 1024 amortises the per-call overhead (measured against 256 and 4096, issue 12).
 PREDICT_BATCH = 1024
 
 _SERVING: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
