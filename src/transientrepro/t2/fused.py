@@ -39,6 +39,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from .params import KERNEL_CHOICES
+
 log = logging.getLogger(__name__)
 
 KERNELS = ("attention_math.h", "attention_math.cc", "attention_op.cc")
@@ -46,7 +48,6 @@ KERNELS = ("attention_math.h", "attention_math.cc", "attention_op.cc")
 ISA_COPIES_X86 = (("base", []), ("v3", ["-march=x86-64-v3"]), ("v4", ["-march=x86-64-v4"]))
 MATH_FLAGS = ["-std=c++17", "-O3", "-fPIC", "-fopenmp-simd", "-fno-trapping-math"]
 OP_FLAGS = ["-std=c++17", "-O2", "-fPIC", "-w"]
-KERNEL_CHOICES = ("auto", "fused", "tf")
 
 
 class FusedKernelError(RuntimeError):

@@ -111,6 +111,10 @@ def paper_n_params(M: int, C: int, d: int, h: int, d_ff: int, N: int) -> int:
 
 
 #: Defaults of the ``t2:`` config section (mirrors config/schema.yaml); merged under user values.
+#: t2.attention_kernel (see :mod:`.fused`; defined here, where the config is checked, so that checking
+#: a config needs no TensorFlow)
+KERNEL_CHOICES = ("auto", "fused", "tf")
+
 DEFAULTS: dict[str, Any] = {
     "variants": ["t2", "t2_noz"],
     "tune": True,
@@ -201,8 +205,6 @@ def settings(t2_config: Mapping[str, Any] | None) -> dict[str, Any]:
             continue
         if isinstance(s[k], bool) or not isinstance(s[k], (int, float)) or int(s[k]) < 1:
             raise T2ConfigError(f"t2.{k} must be an integer >= 1{' or auto' if k == 'batch_size' else ''}, got {s[k]!r}")
-    from .fused import KERNEL_CHOICES
-
     if s["attention_kernel"] not in KERNEL_CHOICES:
         raise T2ConfigError(f"t2.attention_kernel must be one of {KERNEL_CHOICES}, got {s['attention_kernel']!r}")
     if not isinstance(s["jit_compile"], bool):
